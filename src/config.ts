@@ -1,0 +1,281 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { connectorTypes } from '../connectors/index.ts';
+import { isSecretPath, REDACTED } from './secrets.ts';
+
+/** One thing wrong with a configuration: where (file and key path) and why. */
+export interface ConfigProblem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
+const DEFAULT_FILE = 'junction.config.yaml';
+
+// ---- schema -------------------------------------------------------------------------------
+// Each option carries its default beside its type; messages read "expected …", and the loader
+// appends ", got <value>".
+
+const positiveInt = (what = 'a positive integer') =>
+  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
+
+const port = z
+  .number({ error: 'expected a port number (1-65535)' })
+  .int({ error: 'expected a port number (1-65535)' })
+  .min(0, { error: 'expected a port number (1-65535)' })
+  .max(65535, { error: 'expected a port number (1-65535)' });
+
+const bool = () => z.boolean({ error: 'expected true or false' });
+const str = (what = 'a string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+const globs = z
+  .union([str('a glob'), z.array(str('a glob'), { error: 'expected a glob or a list of globs' })], {
+    error: 'expected a glob or a list of globs',
+  })
+  .transform((v) => (Array.isArray(v) ? v : [v]));
+
+const limitsSchema = z
+  .strictObject({
+    /** Default 12. Deepest nesting of fields an operation may select (introspection excluded). */
+    depth: positiveInt().default(12),
+    /** Default 30. Most aliased fields in one operation. */
+    aliases: positiveInt().default(30),
+    /** Default 5000. Most an operation may cost: 1 a field, list fields times their page size. */
+    cost: positiveInt().default(5000),
+    /** Default 10. Page size assumed for a list field with no `first`/`last`/`limit` argument. */
+    listFactor: positiveInt().default(10),
+    /** Default 1 MiB. Largest HTTP request body accepted; larger ones get 413. */
+    bodyBytes: positiveInt().default(1_048_576),
+  })
+  .prefault({});
+
+const corsSchema = z
+  .strictObject({
+    /** Default []: no cross-origin access. `["*"]` allows any origin. */
+    origins: z.array(str('an origin'), { error: 'expected a list of origins' }).default([]),
+    /** Default false. Whether browsers may send credentials cross-origin. */
+    credentials: bool().default(false),
+  })
+  .prefault({});
+
+const serverSchema = z
+  .strictObject({
+    /** Default 4000; `--port` and `PORT` take precedence. 0 picks a free port. */
+    port: port.default(4000),
+    /** Default: every interface. */
+    host: str('a host name or address').optional(),
+    /** Default true. Serve GraphiQL to browsers at GET /graphql. */
+    graphiql: bool().default(true),
+    /** Default true. Answer introspection queries. */
+    introspection: bool().default(true),
+    cors: corsSchema,
+    limits: limitsSchema,
+    /** Default "info". */
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+    /** Default 10000. How long SIGTERM waits for in-flight work before closing anyway. */
+    shutdownTimeoutMs: positiveInt().default(10_000),
+  })
+  .prefault({});
+
+const authSchema = z
+  .strictObject({
+    jwt: z
+      .strictObject({
+        /** HS256/384/512 shared secret. One of secret, publicKey, jwksUrl. */
+        secret: str('a secret').optional(),
+        /** PEM (SPKI) public key for RS*, PS*, ES* or EdDSA tokens. */
+        publicKey: str('a PEM public key').optional(),
+        /** URL of a JSON Web Key Set; keys are fetched and cached. */
+        jwksUrl: z.url({ error: 'expected a URL' }).optional(),
+        issuer: str('an issuer').optional(),
+        audience: str('an audience').optional(),
+        /** Default "roles". Dot path of the claim holding the caller's roles. */
+        rolesClaim: str('a claim path').default('roles'),
+      })
+      .refine((j) => [j.secret, j.publicKey, j.jwksUrl].filter(Boolean).length === 1, {
+        error: 'expected exactly one of secret, publicKey, jwksUrl',
+      }),
+    /** Default false. When true, requests without a valid token are refused (UNAUTHENTICATED). */
+    required: bool().default(false),
+  });
+
+const memoryOnly = (key: string) =>
+  z.literal('memory', {
+    error: `expected "memory" (this version has the in-memory ${key} only; Redis arrives with the connector runtime)`,
+  });
+
+const connectorSchema = z
+  .looseObject({
+    type: str('a connector type'),
+    /** Default false. When true, /readyz answers 503 while this connector is unhealthy. */
+    required: bool().default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (!Object.hasOwn(connectorTypes, c.type)) {
+      const known = Object.keys(connectorTypes);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: `unknown connector type (known: ${known.length ? known.join(', ') : 'none in this version'})`,
+        input: c.type,
+      });
+    }
+  });
+
+export const configSchema = z.strictObject({
+  server: serverSchema,
+  auth: authSchema.optional(),
+  cache: z.strictObject({ store: memoryOnly('cache').default('memory') }).prefault({}),
+  pubsub: memoryOnly('pub/sub').default('memory'),
+  /** Default ["schema/**\/*.graphql"], relative to the config file. */
+  schema: globs.default(['schema/**/*.graphql']),
+  /** Default ["resolvers/**\/*"] (.ts, .js, .mjs), relative to the config file. */
+  resolvers: globs.default(['resolvers/**/*']),
+  connectors: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a name of letters, digits and _' }),
+      connectorSchema,
+    )
+    .default({}),
+});
+
+export type HubConfig = z.output<typeof configSchema> & {
+  /** Folder that relative paths resolve against. */
+  baseDir: string;
+  /** File the config came from, or "(defaults)". */
+  file: string;
+};
+
+// ---- loading ------------------------------------------------------------------------------
+
+export interface LoadOptions {
+  /** `--config`; else `JUNCTION_CONFIG`; else ./junction.config.yaml if present; else defaults. */
+  configPath?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export function loadConfig(options: LoadOptions = {}): HubConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicit = options.configPath ?? env.JUNCTION_CONFIG;
+  const file = path.resolve(cwd, explicit ?? DEFAULT_FILE);
+  const shown = path.relative(cwd, file) || file;
+
+  if (!existsSync(file)) {
+    if (explicit) throw new ConfigError([{ file: shown, path: '', message: 'file not found' }]);
+    return parseConfig({}, { file: '(defaults)', baseDir: cwd, env });
+  }
+  const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({
+        file: e.linePos ? `${shown}:${e.linePos[0].line}:${e.linePos[0].col}` : shown,
+        path: '',
+        message: `invalid YAML: ${e.message.split('\n')[0]}`,
+      })),
+    );
+  }
+  return parseConfig(doc.toJS() ?? {}, { file: shown, baseDir: path.dirname(file), env });
+}
+
+/** Substitutes the environment into a parsed document, validates it and resolves its paths. */
+export function parseConfig(
+  raw: unknown,
+  where: { file: string; baseDir: string; env?: NodeJS.ProcessEnv },
+): HubConfig {
+  const problems: ConfigProblem[] = [];
+  const substituted = substituteEnv(raw, where.env ?? process.env, [], (p, message) =>
+    problems.push({ file: where.file, path: p.join('.'), message }),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const result = configSchema.safeParse(substituted, { reportInput: true });
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.flatMap((issue) => describeIssue(issue, where.file)));
+  }
+  const config = result.data;
+  const resolve = (globs: string[]) => globs.map((g) => toPosix(path.resolve(where.baseDir, g)));
+  return {
+    ...config,
+    schema: resolve(config.schema),
+    resolvers: resolve(config.resolvers),
+    baseDir: where.baseDir,
+    file: where.file,
+  };
+}
+
+function toPosix(p: string): string {
+  return p.split(path.sep).join('/');
+}
+
+function describeIssue(issue: z.core.$ZodIssue, file: string): ConfigProblem[] {
+  const keyPath = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({
+      file,
+      path: keyPath ? `${keyPath}.${key}` : key,
+      message: 'unknown key',
+    }));
+  }
+  const input = (issue as { input?: unknown }).input;
+  const got =
+    input === undefined
+      ? 'got nothing'
+      : `got ${isSecretPath(issue.path.map((k) => (typeof k === 'symbol' ? '' : k))) ? REDACTED : show(input)}`;
+  const message = issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message;
+  return [{ file, path: keyPath, message: `${message}, ${got}` }];
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+// `${VAR}`, `${VAR:-default}`; `$${` escapes a literal `${`.
+const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  at: (string | number)[],
+  fail: (path: (string | number)[], message: string) => void,
+): unknown {
+  if (typeof value === 'string') {
+    let whole = false;
+    const out = value.replace(PLACEHOLDER, (match, escaped: string, name: string, fallback?: string) => {
+      if (escaped) return match.slice(1);
+      whole = match === value;
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      fail(at, `environment variable ${name} is not set (write \${${name}:-default} for a default)`);
+      return '';
+    });
+    // A value that is one placeholder takes the type its text spells: "${PORT:-4000}" is 4000.
+    return whole && /^(-?\d+(\.\d+)?|true|false)$/.test(out) ? JSON.parse(out) : out;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...at, i], fail));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...at, k], fail)]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,22 @@
+import type { PubSubEngine } from 'graphql-subscriptions';
+import type { Logger } from 'pino';
+import type { Connector } from '../connectors/connector.ts';
+
+/** The authenticated caller, from a verified token. */
+export interface User {
+  /** The token's `sub` claim. */
+  id: string;
+  roles: string[];
+  claims: Record<string, unknown>;
+}
+
+/** What every resolver, built-in or user-written, receives as its context. */
+export interface HubContext {
+  user: User | null;
+  /** The configured connectors by name: `context.connectors.crm`. */
+  connectors: Readonly<Record<string, Connector>>;
+  /** In-memory pub/sub for subscriptions (`pubsub: memory`). */
+  pubsub: PubSubEngine;
+  /** A child of the hub's logger, bound to this request; secrets are redacted. */
+  logger: Logger;
+}

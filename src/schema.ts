@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { mergeTypeDefs } from '@graphql-tools/merge';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import type { IResolvers } from '@graphql-tools/utils';
+import fg from 'fast-glob';
+import {
+  type DocumentNode,
+  GraphQLError,
+  type GraphQLSchema,
+  isEnumType,
+  isInputObjectType,
+  isInterfaceType,
+  isObjectType,
+  isScalarType,
+  isUnionType,
+  parse,
+  Source,
+  validateSchema,
+} from 'graphql';
+// graphql-js keeps SDL validation internal, but it is the only way to get each error with its
+// location; buildASTSchema would join them into one message. graphql is pinned to 16.x.
+import { validateSDL } from 'graphql/validation/validate.js';
+import { applyAuthDirective } from './auth-directive.ts';
+import { hubResolvers } from './hub-api.ts';
+
+/** One thing wrong with the schema or the resolvers: file, position when known, and why. */
+export interface SchemaProblem {
+  file: string;
+  line?: number | undefined;
+  column?: number | undefined;
+  message: string;
+}
+
+export class SchemaError extends Error {
+  constructor(readonly problems: SchemaProblem[]) {
+    super(problems.map(formatSchemaProblem).join('\n'));
+    this.name = 'SchemaError';
+  }
+}
+
+export function formatSchemaProblem(p: SchemaProblem): string {
+  const at = p.line ? `:${p.line}:${p.column ?? 1}` : '';
+  return `${p.file}${at}: ${p.message}`;
+}
+
+export interface SchemaOptions {
+  /** Absolute globs of SDL files. */
+  schema: string[];
+  /** Absolute globs of resolver modules. */
+  resolvers: string[];
+  /** Paths in problems are shown relative to this folder. */
+  baseDir: string;
+  /** Whether incoming auth is configured: management fields then require `admin`. */
+  authEnabled: boolean;
+}
+
+const BUILTIN_SDL = new URL('./hub.graphql', import.meta.url);
+const RESOLVER_EXTENSIONS = /\.(ts|mts|js|mjs)$/;
+const NOT_RESOLVER_MODULES = /(\.d\.ts|\.test\.\w+|\.spec\.\w+)$/;
+/** Keys of a resolver map that are not fields. */
+const META_KEYS = new Set(['__resolveType', '__isTypeOf', '__resolveReference']);
+
+/**
+ * Merges the built-in SDL with the user's SDL and code resolvers into one executable schema,
+ * or throws a SchemaError listing every problem found with its file and location.
+ */
+export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema> {
+  const problems: SchemaProblem[] = [];
+  const show = (file: string) => path.relative(options.baseDir, file) || file;
+
+  const documents: DocumentNode[] = [parseSdl(readFileSync(BUILTIN_SDL, 'utf8'), 'junction:hub.graphql', problems)];
+  for (const file of await fg(options.schema, { absolute: true, onlyFiles: true })) {
+    documents.push(parseSdl(readFileSync(file, 'utf8'), show(file), problems));
+  }
+  const modules = await loadResolverModules(options.resolvers, show, problems);
+  if (problems.length > 0) throw new SchemaError(problems);
+
+  let merged: DocumentNode;
+  try {
+    merged = mergeTypeDefs(documents, { sort: false, throwOnConflict: true });
+  } catch (error) {
+    throw new SchemaError([{ file: 'schema', message: (error as Error).message }]);
+  }
+  for (const error of validateSDL(merged)) problems.push(problemAt(error));
+  if (problems.length > 0) throw new SchemaError(problems);
+
+  let schema = makeExecutableSchema({
+    typeDefs: merged,
+    resolvers: [hubResolvers as IResolvers, ...modules.map((m) => m.resolvers)],
+    // Checked below with the module's file name, which this check cannot give.
+    resolverValidationOptions: { requireResolversToMatchSchema: 'ignore' },
+  });
+  for (const error of validateSchema(schema)) problems.push(problemAt(error));
+  for (const m of modules) problems.push(...checkResolvers(schema, m.file, m.resolvers));
+  if (problems.length > 0) throw new SchemaError(problems);
+
+  schema = applyAuthDirective(schema, { authEnabled: options.authEnabled });
+  return schema;
+}
+
+function parseSdl(text: string, name: string, problems: SchemaProblem[]): DocumentNode {
+  try {
+    return parse(new Source(text, name));
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    problems.push(problemAt(error));
+    return { kind: 'Document' as DocumentNode['kind'], definitions: [] };
+  }
+}
+
+function problemAt(error: GraphQLError): SchemaProblem {
+  const node = error.nodes?.[0];
+  const source = error.source ?? node?.loc?.source;
+  const location = error.locations?.[0];
+  return {
+    file: source?.name ?? 'schema',
+    line: location?.line,
+    column: location?.column,
+    message: error.message,
+  };
+}
+
+interface ResolverModule {
+  file: string;
+  resolvers: IResolvers;
+}
+
+async function loadResolverModules(
+  globs: string[],
+  show: (file: string) => string,
+  problems: SchemaProblem[],
+): Promise<ResolverModule[]> {
+  const files = (await fg(globs, { absolute: true, onlyFiles: true }))
+    .filter((f) => RESOLVER_EXTENSIONS.test(f) && !NOT_RESOLVER_MODULES.test(f))
+    .sort();
+  const modules: ResolverModule[] = [];
+  for (const file of files) {
+    try {
+      const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      if (!mod.default || typeof mod.default !== 'object') {
+        problems.push({ file: show(file), message: 'expected a default export of a resolver map (an object)' });
+        continue;
+      }
+      modules.push({ file: show(file), resolvers: mod.default as IResolvers });
+    } catch (error) {
+      problems.push({ file: show(file), message: `cannot load: ${(error as Error).message.split('\n')[0]}` });
+    }
+  }
+  return modules;
+}
+
+/** Every type and field a resolver map names must exist in the schema. */
+function checkResolvers(schema: GraphQLSchema, file: string, resolvers: IResolvers): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
+  for (const [typeName, typeResolvers] of Object.entries(resolvers)) {
+    const type = schema.getType(typeName);
+    if (!type) {
+      problems.push({ file, message: `resolver for type "${typeName}", which the schema does not define` });
+      continue;
+    }
+    if (isScalarType(type) || isUnionType(type) || isInputObjectType(type) || !typeResolvers) continue;
+    const known = isEnumType(type)
+      ? new Set(type.getValues().map((v) => v.name))
+      : isObjectType(type) || isInterfaceType(type)
+        ? new Set(Object.keys(type.getFields()))
+        : new Set<string>();
+    for (const key of Object.keys(typeResolvers)) {
+      if (META_KEYS.has(key) || known.has(key)) continue;
+      problems.push({
+        file,
+        message: `resolver for ${typeName}.${key}, but type ${typeName} has no ${isEnumType(type) ? 'value' : 'field'} "${key}"`,
+      });
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,399 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import {
+  type ExecutionArgs,
+  execute,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  getOperationAST,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  subscribe,
+  GraphQLError,
+  validate,
+  type ValidationRule,
+} from 'graphql';
+import { PubSub } from 'graphql-subscriptions';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { Connector } from '../connectors/connector.ts';
+import { Authenticator } from './auth.ts';
+import type { HubConfig } from './config.ts';
+import type { HubContext, User } from './context.ts';
+import { ErrorCode, formatError, HubError } from './errors.ts';
+import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
+import { complexityRule } from './limits.ts';
+import { Metrics, type OperationType } from './metrics.ts';
+import type { Secrets } from './secrets.ts';
+
+const GRAPHQL_PATH = '/graphql';
+
+/** Where a hub is in its life; every request handler and `stop()` checks it. */
+type HubState =
+  | { phase: 'initialized' }
+  | { phase: 'started'; url: string }
+  | { phase: 'stopping'; done: Promise<void> }
+  | { phase: 'stopped' };
+
+export interface HubOptions {
+  config: HubConfig;
+  schema: GraphQLSchema;
+  logger: Logger;
+  secrets: Secrets;
+  connectors?: Record<string, Connector>;
+}
+
+/**
+ * One hub process: the HTTP server (GraphQL, GraphiQL, health, metrics) and the graphql-ws
+ * WebSocket server on the same port, around one Apollo Server.
+ */
+export class Hub {
+  readonly metrics = new Metrics();
+  readonly pubsub = new PubSub();
+  readonly #config: HubConfig;
+  readonly #logger: Logger;
+  readonly #secrets: Secrets;
+  readonly #schema: GraphQLSchema;
+  readonly #connectors: Record<string, Connector>;
+  readonly #authenticator: Authenticator | undefined;
+  readonly #validationRules: ValidationRule[];
+  readonly #http: Server;
+  readonly #ws: WebSocketServer;
+  readonly #apollo: ApolloServer<HubContext>;
+  #state: HubState = { phase: 'initialized' };
+
+  constructor(options: HubOptions) {
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#secrets = options.secrets;
+    this.#schema = options.schema;
+    this.#connectors = options.connectors ?? {};
+    this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
+    const server = options.config.server;
+    this.#validationRules = [
+      complexityRule(server.limits),
+      ...(server.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+    ];
+
+    this.#http = createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        this.#logger.error({ err: error }, 'request failed');
+        if (!res.headersSent) sendJson(res, 500, graphqlErrorBody('Internal server error', ErrorCode.INTERNAL_SERVER_ERROR));
+        else res.destroy();
+      });
+    });
+    this.#ws = new WebSocketServer({ server: this.#http, path: GRAPHQL_PATH, maxPayload: server.limits.bodyBytes });
+    const wsServer = this.#useGraphqlWs();
+
+    this.#apollo = new ApolloServer<HubContext>({
+      schema: this.#schema,
+      introspection: server.introspection,
+      validationRules: [complexityRule(server.limits)],
+      // Incoming auth is a bearer token in a header, never a cookie, so a cross-site form or
+      // <img> cannot act as the user; GET queries stay usable from curl. See README.
+      csrfPrevention: false,
+      includeStacktraceInErrorResponses: false,
+      formatError: (formatted, error) => this.#formatError(formatted, error),
+      logger: this.#logger,
+      plugins: [
+        ApolloServerPluginDrainHttpServer({ httpServer: this.#http, stopGracePeriodMillis: server.shutdownTimeoutMs }),
+        { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
+        this.metrics.apolloPlugin(),
+      ],
+    });
+  }
+
+  /** The URL GraphQL is served at, once started. */
+  get url(): string {
+    if (this.#state.phase !== 'started') throw new Error(`hub is ${this.#state.phase}, not started`);
+    return this.#state.url;
+  }
+
+  async start(port = this.#config.server.port): Promise<string> {
+    if (this.#state.phase !== 'initialized') throw new Error(`hub is ${this.#state.phase}; start() runs once`);
+    await Promise.all(Object.values(this.#connectors).map((c) => c.start()));
+    await this.#apollo.start();
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(port, this.#config.server.host, () => resolve());
+    });
+    const address = this.#http.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
+    const url = `http://${host}:${address.port}${GRAPHQL_PATH}`;
+    this.#state = { phase: 'started', url };
+    return url;
+  }
+
+  /**
+   * Drains: stops accepting connections, lets in-flight requests finish (up to
+   * `server.shutdownTimeoutMs`), closes WebSockets with 1001, then closes the connectors.
+   */
+  stop(): Promise<void> {
+    switch (this.#state.phase) {
+      case 'initialized':
+        this.#state = { phase: 'stopped' };
+        return Promise.resolve();
+      case 'started': {
+        const done = (async () => {
+          await this.#apollo.stop();
+          await Promise.allSettled(Object.values(this.#connectors).map((c) => c.close()));
+          this.#state = { phase: 'stopped' };
+        })();
+        this.#state = { phase: 'stopping', done };
+        return done;
+      }
+      case 'stopping':
+        return this.#state.done;
+      case 'stopped':
+        return Promise.resolve();
+      default:
+        throw new Error(`unreachable hub state: ${JSON.stringify(this.#state satisfies never)}`);
+    }
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://hub.invalid');
+    if (this.#cors(req, res)) return;
+
+    if (url.pathname === GRAPHQL_PATH) {
+      if (req.method === 'GET' && !url.searchParams.has('query') && acceptsHtml(req)) {
+        if (!this.#config.server.graphiql) return sendJson(res, 404, { error: 'GraphiQL is disabled (server.graphiql)' });
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': GRAPHIQL_CSP });
+        res.end(graphiqlPage(GRAPHQL_PATH));
+        return;
+      }
+      return this.#graphql(req, res, url);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url.pathname === '/readyz') return this.#readyz(res);
+    if (url.pathname === '/metrics') {
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      res.end(this.#secrets.scrub(await this.metrics.registry.metrics()));
+      return;
+    }
+    if (url.pathname.startsWith(GRAPHIQL_ASSET_PATH) && this.#config.server.graphiql) {
+      const asset = graphiqlAsset(url.pathname.slice(GRAPHIQL_ASSET_PATH.length));
+      if (asset) {
+        res.writeHead(200, { 'content-type': `${asset.type}; charset=utf-8`, 'cache-control': 'public, max-age=3600' });
+        res.end(asset.body);
+        return;
+      }
+    }
+    sendJson(res, 404, { error: 'not found' });
+  }
+
+  /** Answers a preflight and sets CORS headers for allowed origins; true when it answered. */
+  #cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    const { origins, credentials } = this.#config.server.cors;
+    if (!origin || !(origins.includes('*') || origins.includes(origin))) return false;
+    res.setHeader('access-control-allow-origin', origins.includes('*') && !credentials ? '*' : origin);
+    res.setHeader('vary', 'Origin');
+    if (credentials) res.setHeader('access-control-allow-credentials', 'true');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'content-type, authorization',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return true;
+    }
+    return false;
+  }
+
+  async #readyz(res: ServerResponse): Promise<void> {
+    const connectors = Object.values(this.#connectors).map((c) => {
+      const { name, type, required, healthy, lastError } = c.status();
+      return { name, type, required, healthy, lastError };
+    });
+    const ready = this.#state.phase === 'started' && connectors.every((c) => c.healthy || !c.required);
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? 'ready' : this.#state.phase === 'started' ? 'not ready' : this.#state.phase,
+      connectors,
+    });
+  }
+
+  async #graphql(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const limit = this.#config.server.limits.bodyBytes;
+    const text = await readBody(req, limit);
+    if (text === undefined) {
+      return sendJson(res, 413, graphqlErrorBody(`Request body is over the limit of ${limit} bytes`, ErrorCode.BAD_REQUEST), { connection: 'close' });
+    }
+    let body: unknown = text;
+    if (isJson(req.headers['content-type']) && text !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return sendJson(res, 400, graphqlErrorBody('Request body is not valid JSON', ErrorCode.BAD_REQUEST));
+      }
+    }
+
+    let user: User | null;
+    try {
+      user = await this.#authenticate(req.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof HubError)) throw error;
+      return sendJson(res, 401, { errors: [this.#formatError({ message: error.message, extensions: error.extensions }, error)] }, {
+        'www-authenticate': 'Bearer',
+      });
+    }
+
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await this.#apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+      context: async () => this.#context(user, req.headers['x-request-id']),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  #authenticate(authorization: string | undefined): Promise<User | null> {
+    return this.#authenticator ? this.#authenticator.authenticate(authorization) : Promise.resolve(null);
+  }
+
+  #context(user: User | null, requestId?: string | string[]): HubContext {
+    return {
+      user,
+      connectors: this.#connectors,
+      pubsub: this.pubsub,
+      logger: this.#logger.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }),
+    };
+  }
+
+  #formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+    return formatError(formatted, error, {
+      scrub: (text) => this.#secrets.scrub(text),
+      onMasked: (err) => this.#logger.error({ err: unwrap(err) }, 'internal error (masked in the response)'),
+    });
+  }
+
+  // ---- WebSocket ----------------------------------------------------------------------------
+
+  #useGraphqlWs() {
+    type Extra = { user?: User | null };
+    const hub = this;
+    const format = (errors: readonly GraphQLError[]) => errors.map((e) => hub.#formatError(e.toJSON(), e));
+    return useServer<Record<string, unknown> | undefined, Extra>(
+      {
+        schema: this.#schema,
+        context: (ctx) => this.#context(ctx.extra.user ?? null),
+        onConnect: async (ctx) => {
+          const params = ctx.connectionParams ?? {};
+          const authorization = params.authorization ?? params.Authorization;
+          try {
+            ctx.extra.user = await this.#authenticate(typeof authorization === 'string' ? authorization : undefined);
+            return true;
+          } catch (error) {
+            if (!(error instanceof HubError)) throw error;
+            return false; // graphql-ws closes with 4403 Forbidden
+          }
+        },
+        onSubscribe: (_ctx, _id, payload) => {
+          let document;
+          try {
+            document = parse(payload.query);
+          } catch (error) {
+            return [new GraphQLError((error as Error).message, { extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED } })];
+          }
+          const errors = validate(this.#schema, document, [...specifiedRules, ...this.#validationRules]);
+          if (errors.length > 0) {
+            // Same codes as over HTTP: GRAPHQL_VALIDATION_FAILED, or the rule's own code.
+            return errors.map((e) => new GraphQLError(e.message, {
+              nodes: e.nodes, originalError: e, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED },
+            }));
+          }
+          return {
+            schema: this.#schema,
+            document,
+            variableValues: payload.variables,
+            operationName: payload.operationName,
+          } as ExecutionArgs;
+        },
+        execute: async (args) => {
+          const started = process.hrtime.bigint();
+          const result = await execute(args);
+          const op = getOperationAST(args.document, args.operationName);
+          const ok = !('errors' in result && result.errors?.length);
+          this.metrics.observe((op?.operation ?? 'unknown') as OperationType, op?.name?.value, Number(process.hrtime.bigint() - started) / 1e9, ok);
+          return result;
+        },
+        subscribe: async (args) => {
+          const op = getOperationAST(args.document, args.operationName);
+          const result = await subscribe(args);
+          this.metrics.observe('subscription', op?.name?.value, 0, !('errors' in result && result.errors?.length));
+          return result;
+        },
+        onNext: (_ctx, _id, _payload, _args, result) =>
+          result.errors ? { ...result, errors: result.errors.map((e) => hub.#formatError(e.toJSON(), e)) } : result,
+        // Errors from onSubscribe (parse, validation) pass through here to the client.
+        onError: (_ctx, _id, _payload, errors) => format(errors),
+      },
+      this.#ws,
+    );
+  }
+}
+
+function unwrap(error: unknown): unknown {
+  const original = (error as GraphQLError | undefined)?.originalError;
+  return original ?? error;
+}
+
+function acceptsHtml(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/html');
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return /^application\/(graphql-response\+)?json\b/i.test(contentType ?? '');
+}
+
+/**
+ * The body as text, or undefined when it is over the limit. An oversized body is drained, not
+ * kept, so the client still reads the 413.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.resume();
+      resolve(undefined);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size <= limit ? Buffer.concat(chunks).toString('utf8') : undefined));
+    req.once('error', reject);
+  });
+}
+
+function graphqlErrorBody(message: string, code: ErrorCode) {
+  return { errors: [{ message, extensions: { code } }] };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
