@@ -58,11 +58,17 @@ function reason(error: unknown): string {
   return 'malformed or unverifiable';
 }
 
-/** Roles from a dot-path claim holding a list, or a space-separated string (OAuth2 `scope`). */
-function rolesOf(payload: Record<string, unknown>, claimPath: string): string[] {
-  let value: unknown = payload;
-  for (const key of claimPath.split('.')) {
-    value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+/**
+ * Roles from a claim holding a list, or a space-separated string (OAuth2 `scope`). The claim is
+ * named whole first (`https://example.com/roles`), else as a dot path (`realm_access.roles`).
+ */
+function rolesOf(payload: Record<string, unknown>, claim: string): string[] {
+  let value: unknown = payload[claim];
+  if (value === undefined) {
+    value = payload;
+    for (const key of claim.split('.')) {
+      value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    }
   }
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { connectorTypes } from '../connectors/index.ts';
 import { isSecretPath, REDACTED } from './secrets.ts';
@@ -32,11 +32,13 @@ const DEFAULT_FILE = 'junction.config.yaml';
 const positiveInt = (what = 'a positive integer') =>
   z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
 
+// 0 is allowed: it picks a free port.
+const PORT_MESSAGE = 'expected a port number (0-65535)';
 const port = z
-  .number({ error: 'expected a port number (1-65535)' })
-  .int({ error: 'expected a port number (1-65535)' })
-  .min(0, { error: 'expected a port number (1-65535)' })
-  .max(65535, { error: 'expected a port number (1-65535)' });
+  .number({ error: PORT_MESSAGE })
+  .int({ error: PORT_MESSAGE })
+  .min(0, { error: PORT_MESSAGE })
+  .max(65535, { error: PORT_MESSAGE });
 
 const bool = () => z.boolean({ error: 'expected true or false' });
 const str = (what = 'a string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
@@ -108,8 +110,15 @@ const authSchema = z
         /** Default "roles". Dot path of the claim holding the caller's roles. */
         rolesClaim: str('a claim path').default('roles'),
       })
-      .refine((j) => [j.secret, j.publicKey, j.jwksUrl].filter(Boolean).length === 1, {
-        error: 'expected exactly one of secret, publicKey, jwksUrl',
+      .superRefine((j, ctx) => {
+        const given = (['secret', 'publicKey', 'jwksUrl'] as const).filter((key) => j[key] !== undefined);
+        if (given.length === 1) return;
+        // Names the keys given, never their values (secrets): the loader adds no ", got …".
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected exactly one of secret, publicKey, jwksUrl, got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+          params: { complete: true },
+        });
       }),
     /** Default false. When true, requests without a valid token are refused (UNAUTHENTICATED). */
     required: bool().default(false),
@@ -149,7 +158,7 @@ export const configSchema = z.strictObject({
   resolvers: globs.default(['resolvers/**/*']),
   connectors: z
     .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a name of letters, digits and _' }),
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a connector name of letters, digits and _, not starting with a digit' }),
       connectorSchema,
     )
     .default({}),
@@ -182,14 +191,28 @@ export function loadConfig(options: LoadOptions = {}): HubConfig {
     if (explicit) throw new ConfigError([{ file: shown, path: '', message: 'file not found' }]);
     return parseConfig({}, { file: '(defaults)', baseDir: cwd, env });
   }
-  const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: false });
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const reason = code === 'EISDIR' ? 'is a folder, not a file' : code === 'EACCES' ? 'permission denied' : message;
+    throw new ConfigError([{ file: shown, path: '', message: `cannot read: ${reason}` }]);
+  }
+  // yaml gives each error its line and column only through a LineCounter (or prettyErrors,
+  // which also appends a source excerpt to the message).
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({
-        file: e.linePos ? `${shown}:${e.linePos[0].line}:${e.linePos[0].col}` : shown,
-        path: '',
-        message: `invalid YAML: ${e.message.split('\n')[0]}`,
-      })),
+      doc.errors.map((e) => {
+        const at = lines.linePos(e.pos[0]);
+        return {
+          file: `${shown}:${at.line}:${at.col}`,
+          path: '',
+          message: `invalid YAML: ${e.message.split('\n')[0]}`,
+        };
+      }),
     );
   }
   return parseConfig(doc.toJS() ?? {}, { file: shown, baseDir: path.dirname(file), env });
@@ -234,14 +257,33 @@ function describeIssue(issue: z.core.$ZodIssue, file: string): ConfigProblem[] {
       message: 'unknown key',
     }));
   }
+  if (issue.code === 'custom' && issue.params?.complete) return [{ file, path: keyPath, message: issue.message }];
   const input = (issue as { input?: unknown }).input;
   const got =
     input === undefined
       ? 'got nothing'
       : `got ${isSecretPath(issue.path.map((k) => (typeof k === 'symbol' ? '' : k))) ? REDACTED : show(input)}`;
-  const message = issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message;
-  return [{ file, path: keyPath, message: `${message}, ${got}` }];
+  return [{ file, path: keyPath, message: `${issueMessage(issue)}, ${got}` }];
 }
+
+/** The schema's own message, or a readable one in place of zod's generic "Invalid input: …". */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key') {
+    // A connector name: the key's own issue says what a name may be.
+    return issue.issues[0]?.message ?? 'invalid key';
+  }
+  if (!issue.message.startsWith('Invalid input')) return issue.message;
+  if (issue.code === 'invalid_type') return `expected ${EXPECTED[issue.expected] ?? issue.expected}`;
+  return 'invalid value';
+}
+
+const EXPECTED: Record<string, string> = {
+  object: 'a mapping of keys to values',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+};
 
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);

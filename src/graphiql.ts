@@ -47,6 +47,7 @@ export function graphiqlPage(endpoint: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Junction · GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${a('graphiql.css')}">
 <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
 </head>

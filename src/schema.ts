@@ -6,6 +6,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { IResolvers } from '@graphql-tools/utils';
 import fg from 'fast-glob';
 import {
+  type ASTNode,
   type DocumentNode,
   GraphQLError,
   type GraphQLSchema,
@@ -16,6 +17,7 @@ import {
   isScalarType,
   isUnionType,
   parse,
+  print,
   Source,
   validateSchema,
 } from 'graphql';
@@ -77,6 +79,8 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   const modules = await loadResolverModules(options.resolvers, show, problems);
   if (problems.length > 0) throw new SchemaError(problems);
 
+  problems.push(...fieldConflicts(documents));
+  if (problems.length > 0) throw new SchemaError(problems);
   let merged: DocumentNode;
   try {
     merged = mergeTypeDefs(documents, { sort: false, throwOnConflict: true });
@@ -108,6 +112,34 @@ function parseSdl(text: string, name: string, problems: SchemaProblem[]): Docume
     problems.push(problemAt(error));
     return { kind: 'Document' as DocumentNode['kind'], definitions: [] };
   }
+}
+
+/**
+ * The same field declared with two types in two places. mergeTypeDefs would refuse too, but
+ * without saying where; this names both places.
+ */
+function fieldConflicts(documents: DocumentNode[]): SchemaProblem[] {
+  const seen = new Map<string, { type: string; node: ASTNode }>();
+  const problems: SchemaProblem[] = [];
+  for (const document of documents) {
+    for (const definition of document.definitions) {
+      if (!('fields' in definition) || !definition.fields) continue;
+      for (const field of definition.fields) {
+        const key = `${definition.name.value}.${field.name.value}`;
+        const type = print(field.type);
+        const first = seen.get(key);
+        if (!first) seen.set(key, { type, node: field });
+        else if (first.type !== type) {
+          const where = problemAt(new GraphQLError('', { nodes: first.node }));
+          problems.push({
+            ...problemAt(new GraphQLError('', { nodes: field })),
+            message: `${key} is declared as ${type} here but as ${first.type} at ${formatSchemaProblem(where).slice(0, -2)}`,
+          });
+        }
+      }
+    }
+  }
+  return problems;
 }
 
 function problemAt(error: GraphQLError): SchemaProblem {

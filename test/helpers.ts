@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { buildSchema } from '../src/schema.ts';
+import { Secrets } from '../src/secrets.ts';
+import { Hub } from '../src/server.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A temporary project folder: files by relative path. Removed by the returned function. */
+export function project(files: Record<string, string>): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'junction-test-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), text);
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestHub {
+  hub: Hub;
+  url: string;
+  wsUrl: string;
+  origin: string;
+  /** Every log line the hub wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** The raw log output, to check that no secret reaches it. */
+  rawLogs: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a real hub on a free port of 127.0.0.1 from a temporary project: `files` (SDL under
+ * schema/, resolver modules under resolvers/) and `config` (junction.config.yaml's content).
+ */
+export async function startHub(
+  files: Record<string, string>,
+  config: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = {},
+): Promise<TestHub> {
+  const { dir, remove } = project({ ...files, 'junction.config.yaml': stringify(config) });
+  const raw = { server: { host: '127.0.0.1', port: 0, logLevel: 'debug' }, ...config };
+  const parsed = parseConfig(
+    { ...raw, server: { host: '127.0.0.1', port: 0, logLevel: 'debug', ...(config.server as object) } },
+    { file: 'junction.config.yaml', baseDir: dir, env },
+  );
+  const secrets = Secrets.fromConfig(parsed);
+  let text = '';
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  const logger = createLogger(parsed.server.logLevel, secrets, sink);
+  const schema = await buildSchema({
+    schema: parsed.schema,
+    resolvers: parsed.resolvers,
+    baseDir: dir,
+    authEnabled: parsed.auth !== undefined,
+  });
+  const hub = new Hub({ config: parsed, schema, logger, secrets });
+  const url = await hub.start();
+  const origin = new URL(url).origin;
+  return {
+    hub,
+    url,
+    origin,
+    wsUrl: url.replace(/^http/, 'ws'),
+    get logs() {
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    },
+    rawLogs: () => text,
+    stop: async () => {
+      await hub.stop();
+      remove();
+    },
+  };
+}
+
+export interface GraphQLResponse {
+  status: number;
+  headers: Headers;
+  body: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[] };
+}
+
+/** POSTs a GraphQL request over real HTTP. */
+export async function gql(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as GraphQLResponse['body'] };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `junction` command (bin/junction.mjs) to completion. */
+export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/junction.mjs'), ...args], {
+      cwd: options.cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`junction ${args.join(' ')} did not exit in time\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 15_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
