@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
   type ExecutionArgs,
   execute,
@@ -101,6 +102,8 @@ export class Hub {
       formatError: (formatted, error) => this.#formatError(formatted, error),
       logger: this.#logger,
       plugins: [
+        // GraphiQL is the hub's own page; Apollo's landing page would load from a CDN.
+        ApolloServerPluginLandingPageDisabled(),
         ApolloServerPluginDrainHttpServer({ httpServer: this.#http, stopGracePeriodMillis: server.shutdownTimeoutMs }),
         { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
         this.metrics.apolloPlugin(),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import type { Connector } from '../connectors/connector.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildSchema } from '../src/schema.ts';
@@ -38,16 +39,17 @@ export interface TestHub {
 /**
  * Starts a real hub on a free port of 127.0.0.1 from a temporary project: `files` (SDL under
  * schema/, resolver modules under resolvers/) and `config` (junction.config.yaml's content).
+ * `connectors` are handed to the hub as they are (no connector type exists in the registry yet).
  */
 export async function startHub(
   files: Record<string, string>,
   config: Record<string, unknown> = {},
   env: NodeJS.ProcessEnv = {},
+  connectors: Record<string, Connector> = {},
 ): Promise<TestHub> {
   const { dir, remove } = project({ ...files, 'junction.config.yaml': stringify(config) });
-  const raw = { server: { host: '127.0.0.1', port: 0, logLevel: 'debug' }, ...config };
   const parsed = parseConfig(
-    { ...raw, server: { host: '127.0.0.1', port: 0, logLevel: 'debug', ...(config.server as object) } },
+    { ...config, server: { host: '127.0.0.1', port: 0, logLevel: 'debug', ...(config.server as object) } },
     { file: 'junction.config.yaml', baseDir: dir, env },
   );
   const secrets = Secrets.fromConfig(parsed);
@@ -65,7 +67,7 @@ export async function startHub(
     baseDir: dir,
     authEnabled: parsed.auth !== undefined,
   });
-  const hub = new Hub({ config: parsed, schema, logger, secrets });
+  const hub = new Hub({ config: parsed, schema, logger, secrets, connectors });
   const url = await hub.start();
   const origin = new URL(url).origin;
   return {
