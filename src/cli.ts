@@ -26,6 +26,8 @@ Options:
   --help         Print this help`;
 
 class UsageError extends Error {}
+/** A failure while running, with a message for the user rather than a stack (exit 1). */
+class RunError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -42,24 +44,40 @@ async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseArgsMessage(error as NodeJS.ErrnoException));
   }
   const { values, positionals } = parsed;
   if (values.version) return print(version);
   if (values.help) return print(USAGE);
   const [command, ...rest] = positionals;
+  if (command === undefined) throw new UsageError('no command given');
+  if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`);
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  // An option the command does not use is a mistake, not something to ignore silently.
+  if (values.port !== undefined && command !== 'serve') throw new UsageError('--port applies to serve only');
+  if (values.federation && command !== 'print-schema') throw new UsageError('--federation applies to print-schema only');
   switch (command) {
     case 'serve':
-      return serve(values.config, values.port);
+      return serve(values.config, parsePort(values.port, '--port'));
     case 'check':
       return check(values.config);
-    case 'print-schema':
-      return printComposedSchema(values.config, values.federation ?? false);
-    case undefined:
-      throw new UsageError('no command given');
     default:
-      throw new UsageError(`unknown command "${command}"`);
+      return printComposedSchema(values.config, values.federation ?? false);
+  }
+}
+
+const COMMANDS = new Set(['serve', 'check', 'print-schema']);
+
+/** node:util parseArgs messages, in the words of this CLI. */
+function parseArgsMessage(error: NodeJS.ErrnoException): string {
+  const option = /'(--?[^' ]+)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option "${option ?? error.message}"`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return option ? `${option} needs a value` : error.message;
+    default:
+      return error.message;
   }
 }
 
@@ -81,8 +99,10 @@ async function check(configPath: string | undefined): Promise<number> {
   const config = loadConfig({ configPath });
   const schema = await composedSchema(config);
   const types = Object.keys(schema.getTypeMap()).filter((t) => !t.startsWith('__')).length;
+  const what = config.file === '(defaults)' ? 'no config file, the defaults are' : `${config.file} is`;
+  const connectors = Object.keys(config.connectors).length;
   process.stdout.write(
-    `ok: ${config.file} is valid; the schema has ${types} types; ${Object.keys(config.connectors).length} connectors configured\n`,
+    `ok: ${what} valid; the schema has ${types} types; ${connectors} ${connectors === 1 ? 'connector' : 'connectors'} configured\n`,
   );
   return 0;
 }
@@ -93,43 +113,74 @@ async function printComposedSchema(configPath: string | undefined, federation: b
   return print(printSchema(await composedSchema(config)));
 }
 
-async function serve(configPath: string | undefined, portOption: string | undefined): Promise<number> {
+async function serve(configPath: string | undefined, portOption: number | undefined): Promise<number> {
   const config = loadConfig({ configPath });
-  const port = parsePort(portOption, '--port') ?? parsePort(process.env.PORT, 'PORT') ?? config.server.port;
+  const port = portOption ?? parsePort(process.env.PORT, 'PORT') ?? config.server.port;
   const secrets = Secrets.fromConfig(config);
   const logger = createLogger(config.server.logLevel, secrets);
   const schema = await composedSchema(config);
   const connectors = createConnectors(config.connectors, { logger });
   const hub = new Hub({ config, schema, logger, secrets, connectors });
-  const url = await hub.start(port);
-  logger.info({ url, config: config.file, version }, `Junction ${version} serving ${url}`);
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // A second Ctrl-C means "now"; a repeated SIGTERM (npm relays the one it got) waits.
-        if (signal !== 'SIGINT') return;
-        logger.warn({ signal }, 'second interrupt: exiting without waiting');
-        return resolve(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'draining: finishing in-flight requests, closing WebSockets');
-      hub.stop().then(
-        () => {
-          logger.info('stopped');
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-  });
+  // Signal handlers go in before the hub starts: a signal during start-up is held and drains
+  // the hub once it is up, instead of killing it half-started.
+  let phase: 'starting' | 'serving' | 'stopping' = 'starting';
+  let pendingSignal: NodeJS.Signals | undefined;
+  let settle: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (settle = resolve));
+  const drain = (signal: NodeJS.Signals) => {
+    phase = 'stopping';
+    logger.info({ signal }, 'draining: finishing in-flight requests, closing WebSockets');
+    hub.stop().then(
+      () => {
+        logger.info('stopped');
+        settle(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        settle(1);
+      },
+    );
+  };
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (phase === 'starting') {
+      // Drained as soon as the hub is up; stopping it half-started would leave it listening.
+      pendingSignal ??= signal;
+      return;
+    }
+    if (phase === 'stopping') {
+      // A second Ctrl-C means "now"; a repeated SIGTERM (npm relays the one it got) waits.
+      if (signal !== 'SIGINT') return;
+      logger.warn({ signal }, 'second interrupt: exiting without waiting');
+      // Settling would still wait for the drain to let go of the event loop.
+      logger.flush(() => process.exit(1));
+      return;
+    }
+    drain(signal);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  let url: string;
+  try {
+    url = await hub.start(port);
+  } catch (error) {
+    const reason = LISTEN_ERRORS[(error as NodeJS.ErrnoException).code ?? ''];
+    if (!reason) throw error;
+    const where = config.server.host ? `${config.server.host}:${port}` : `port ${port}`;
+    throw new RunError(`cannot listen on ${where}: ${reason}`);
+  }
+  logger.info({ url, config: config.file, version }, `Junction ${version} serving ${url}`);
+  phase = 'serving';
+  if (pendingSignal) drain(pendingSignal);
+  return exited;
 }
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available',
+};
 
 function parsePort(value: string | undefined, where: string): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -151,6 +202,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`junction: invalid schema\n${error.problems.map((p) => `  ${formatSchemaProblem(p)}`).join('\n')}\n`);
     } else if (error instanceof UsageError) {
       process.stderr.write(`junction: ${error.message}\n\n${USAGE}\n`);
+    } else if (error instanceof RunError) {
+      process.stderr.write(`junction: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
     } else {
       process.stderr.write(`junction: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 1;

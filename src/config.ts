@@ -185,7 +185,9 @@ export function loadConfig(options: LoadOptions = {}): HubConfig {
   const cwd = options.cwd ?? process.cwd();
   const explicit = options.configPath ?? env.JUNCTION_CONFIG;
   const file = path.resolve(cwd, explicit ?? DEFAULT_FILE);
-  const shown = path.relative(cwd, file) || file;
+  // Relative to the working directory when inside it, else absolute ("../.." names nothing).
+  const relative = path.relative(cwd, file);
+  const shown = relative && relative.split(path.sep)[0] !== '..' && !path.isAbsolute(relative) ? relative : file;
 
   if (!existsSync(file)) {
     if (explicit) throw new ConfigError([{ file: shown, path: '', message: 'file not found' }]);

@@ -170,17 +170,26 @@ async function loadResolverModules(
   const modules: ResolverModule[] = [];
   for (const file of files) {
     try {
-      const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-      if (!mod.default || typeof mod.default !== 'object') {
+      const resolvers = defaultExport(await import(pathToFileURL(file).href));
+      if (!resolvers || typeof resolvers !== 'object') {
         problems.push({ file: show(file), message: 'expected a default export of a resolver map (an object)' });
         continue;
       }
-      modules.push({ file: show(file), resolvers: mod.default as IResolvers });
+      modules.push({ file: show(file), resolvers: resolvers as IResolvers });
     } catch (error) {
       problems.push({ file: show(file), message: `cannot load: ${(error as Error).message.split('\n')[0]}` });
     }
   }
   return modules;
+}
+
+/**
+ * A module's `export default`. A TypeScript module compiled as CommonJS (a project without
+ * "type": "module") arrives as `{ default: { __esModule: true, default: … } }`.
+ */
+function defaultExport(mod: { default?: unknown }): unknown {
+  const value = mod.default as { __esModule?: boolean; default?: unknown } | undefined;
+  return value && value.__esModule === true ? value.default : value;
 }
 
 /** Every type and field a resolver map names must exist in the schema. */

@@ -88,7 +88,16 @@ export class Hub {
         else res.destroy();
       });
     });
-    this.#ws = new WebSocketServer({ server: this.#http, path: GRAPHQL_PATH, maxPayload: server.limits.bodyBytes });
+    // noServer: upgrades are routed below, so the HTTP server's own errors (a port in use) stay
+    // its own instead of being re-emitted on the WebSocket server.
+    this.#ws = new WebSocketServer({ noServer: true, maxPayload: server.limits.bodyBytes });
+    this.#http.on('upgrade', (req, socket, head) => {
+      if (new URL(req.url ?? '/', 'http://hub.invalid').pathname !== GRAPHQL_PATH) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.#ws.handleUpgrade(req, socket, head, (ws) => this.#ws.emit('connection', ws, req));
+    });
     const wsServer = this.#useGraphqlWs();
 
     this.#apollo = new ApolloServer<HubContext>({
@@ -99,6 +108,8 @@ export class Hub {
       // <img> cannot act as the user; GET queries stay usable from curl. See README.
       csrfPrevention: false,
       includeStacktraceInErrorResponses: false,
+      // The CLI owns SIGTERM/SIGINT and calls stop(); Apollo's own handler would race it.
+      stopOnTerminationSignals: false,
       formatError: (formatted, error) => this.#formatError(formatted, error),
       logger: this.#logger,
       plugins: [
@@ -119,12 +130,22 @@ export class Hub {
 
   async start(port = this.#config.server.port): Promise<string> {
     if (this.#state.phase !== 'initialized') throw new Error(`hub is ${this.#state.phase}; start() runs once`);
-    await Promise.all(Object.values(this.#connectors).map((c) => c.start()));
-    await this.#apollo.start();
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once('error', reject);
-      this.#http.listen(port, this.#config.server.host, () => resolve());
-    });
+    try {
+      await Promise.all(Object.values(this.#connectors).map((c) => c.start()));
+      await this.#apollo.start();
+      await new Promise<void>((resolve, reject) => {
+        this.#http.once('error', reject);
+        this.#http.listen(port, this.#config.server.host, () => {
+          this.#http.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      // Whatever did start (connectors, Apollo) is closed again before the error goes up.
+      await Promise.allSettled([this.#apollo.stop(), ...Object.values(this.#connectors).map((c) => c.close())]);
+      this.#state = { phase: 'stopped' };
+      throw error;
+    }
     const address = this.#http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
     const url = `http://${host}:${address.port}${GRAPHQL_PATH}`;
