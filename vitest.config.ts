@@ -12,5 +12,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Test files start real servers and child processes; two cores, so keep it modest.
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
