@@ -62,7 +62,8 @@ export class Hub {
   readonly #schema: GraphQLSchema;
   readonly #connectors: Record<string, Connector>;
   readonly #authenticator: Authenticator | undefined;
-  readonly #validationRules: ValidationRule[];
+  /** Validation over WebSocket: what Apollo Server applies over HTTP, so both answer alike. */
+  readonly #wsValidationRules: ValidationRule[];
   readonly #http: Server;
   readonly #ws: WebSocketServer;
   readonly #apollo: ApolloServer<HubContext>;
@@ -76,8 +77,11 @@ export class Hub {
     this.#connectors = options.connectors ?? {};
     this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
     const server = options.config.server;
-    this.#validationRules = [
-      complexityRule(server.limits),
+    const validationRules = [complexityRule(server.limits)];
+    this.#wsValidationRules = [
+      ...specifiedRules,
+      ...validationRules,
+      // Over HTTP, Apollo Server adds this rule itself from its `introspection` option.
       ...(server.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ];
 
@@ -103,7 +107,7 @@ export class Hub {
     this.#apollo = new ApolloServer<HubContext>({
       schema: this.#schema,
       introspection: server.introspection,
-      validationRules: [complexityRule(server.limits)],
+      validationRules,
       // Incoming auth is a bearer token in a header, never a cookie, so a cross-site form or
       // <img> cannot act as the user; GET queries stay usable from curl. See README.
       csrfPrevention: false,
@@ -313,8 +317,7 @@ export class Hub {
 
   #useGraphqlWs() {
     type Extra = { user?: User | null };
-    const hub = this;
-    const format = (errors: readonly GraphQLError[]) => errors.map((e) => hub.#formatError(e.toJSON(), e));
+    const format = (errors: readonly GraphQLError[]) => errors.map((e) => this.#formatError(e.toJSON(), e));
     return useServer<Record<string, unknown> | undefined, Extra>(
       {
         schema: this.#schema,
@@ -335,9 +338,13 @@ export class Hub {
           try {
             document = parse(payload.query);
           } catch (error) {
-            return [new GraphQLError((error as Error).message, { extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED } })];
+            if (!(error instanceof GraphQLError)) throw error;
+            return [new GraphQLError(error.message, {
+              source: error.source, positions: error.positions, originalError: error,
+              extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED },
+            })];
           }
-          const errors = validate(this.#schema, document, [...specifiedRules, ...this.#validationRules]);
+          const errors = validate(this.#schema, document, this.#wsValidationRules);
           if (errors.length > 0) {
             // Same codes as over HTTP: GRAPHQL_VALIDATION_FAILED, or the rule's own code.
             return errors.map((e) => new GraphQLError(e.message, {
@@ -366,7 +373,7 @@ export class Hub {
           return result;
         },
         onNext: (_ctx, _id, _payload, _args, result) =>
-          result.errors ? { ...result, errors: result.errors.map((e) => hub.#formatError(e.toJSON(), e)) } : result,
+          result.errors ? { ...result, errors: format(result.errors) } : result,
         // Errors from onSubscribe (parse, validation) pass through here to the client.
         onError: (_ctx, _id, _payload, errors) => format(errors),
       },
