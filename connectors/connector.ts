@@ -1,4 +1,11 @@
+import type { GraphQLFieldResolver, GraphQLInputType, GraphQLOutputType } from 'graphql';
+import type Keyv from 'keyv';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { HubContext } from '../src/context.ts';
+import type { ConnectorMetrics } from '../src/metrics.ts';
+import type { CommonOptions } from './runtime/options.ts';
+import type { StatusEvent } from './runtime/runtime.ts';
 
 /** The breaker states SPEC §7 exposes. */
 export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
@@ -25,12 +32,17 @@ export interface ConnectorTestResult {
 /** What the hub hands every connector; a connector reaches for nothing else. */
 export interface ConnectorDeps {
   logger: Logger;
+  /** The hub's keyv store (memory or Redis), shared by every connector; keys are namespaced. */
+  cache: Keyv;
+  metrics: ConnectorMetrics;
+  /** Breaker transitions and health flips, for the connectorStatus subscription. */
+  onStatus(event: StatusEvent): void;
 }
 
 /**
- * Every connector type implements this. Lifecycle: the factory validates the connector's own
- * config (throwing with key paths), `start()` connects, `check()` is the health check run by
- * `testConnector` and `/readyz`, `close()` settles in-flight work and disconnects.
+ * Every connector type implements this. Lifecycle: the type's `schema` validates the config
+ * (at load, with key paths), `start()` connects, `check()` is the health check run by
+ * `testConnector`, `close()` settles in-flight work and disconnects.
  */
 export interface Connector {
   readonly name: string;
@@ -43,6 +55,35 @@ export interface Connector {
   close(): Promise<void>;
 }
 
-export interface ConnectorFactory {
-  create(name: string, config: { type: string; required: boolean }, deps: ConnectorDeps): Connector;
+/** One use of a binding directive on a field, as `bind()` sees it at schema build time. */
+export interface DirectiveUse {
+  /** The directive's arguments, defaults applied. */
+  args: Record<string, unknown>;
+  /** The field's return type. */
+  type: GraphQLOutputType;
+  /** The field's own arguments. */
+  arguments: readonly { name: string; type: GraphQLInputType }[];
+  /** `Type.field`. */
+  coordinate: string;
+  /** The configured connectors: name → type. */
+  connectors: Readonly<Record<string, string>>;
+  /** From `@cache` on the same field. */
+  cache: { ttlMs: number; staleIfOpen: boolean | undefined } | undefined;
+}
+
+/** A directive that binds fields to a connector type (`@http`, `@graphql`, …). */
+export interface FieldDirective {
+  name: string;
+  /** The directive's definition and the input types it needs. */
+  sdl: string;
+  /** Checks one use and returns the field's resolver, or the problems found (each a sentence). */
+  bind(use: DirectiveUse): GraphQLFieldResolver<unknown, HubContext> | string[];
+}
+
+/** A connector type: its folder under connectors/ exports one of these, and the registry names it. */
+export interface ConnectorType<C extends CommonOptions = CommonOptions> {
+  /** The type's config schema, common options (connectors/runtime/options.ts) included. */
+  schema: z.ZodType<C>;
+  create(name: string, config: C, deps: ConnectorDeps): Connector;
+  directive?: FieldDirective;
 }

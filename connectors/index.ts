@@ -1,21 +1,31 @@
-import type { Connector, ConnectorDeps, ConnectorFactory } from './connector.ts';
+import type { Connector, ConnectorDeps, ConnectorType, FieldDirective } from './connector.ts';
+import { graphqlConnector } from './graphql/index.ts';
+import { httpConnector } from './http/index.ts';
+import type { CommonOptions } from './runtime/options.ts';
 
 /**
  * The registry of connector types: adding a type is its folder under connectors/ and one line
- * here. Empty until the connector runtime lands.
+ * here.
  */
-export const connectorTypes: Record<string, ConnectorFactory> = {};
+// biome-ignore lint: each entry validates its own config type; the registry holds them all.
+export const connectorTypes: Record<string, ConnectorType<any>> = {
+  http: httpConnector,
+  graphql: graphqlConnector,
+};
+
+/** The binding directives of every registered type (`@http`, `@graphql`, …). */
+export const fieldDirectives: FieldDirective[] = Object.values(connectorTypes).flatMap((t) => (t.directive ? [t.directive] : []));
 
 /** Creates a connector object for every configured connector, by its type's factory. */
 export function createConnectors(
-  configs: Record<string, { type: string; required: boolean }>,
-  deps: ConnectorDeps,
+  configs: Record<string, CommonOptions>,
+  deps: (name: string) => ConnectorDeps,
 ): Record<string, Connector> {
   const connectors: Record<string, Connector> = {};
   for (const [name, config] of Object.entries(configs)) {
-    const factory = connectorTypes[config.type];
-    if (!factory) throw new TypeError(`connectors.${name}.type: unknown connector type "${config.type}"`);
-    connectors[name] = factory.create(name, config, { ...deps, logger: deps.logger.child({ connector: name }) });
+    const type = connectorTypes[config.type] as ConnectorType<CommonOptions> | undefined;
+    if (!type) throw new TypeError(`connectors.${name}.type: unknown connector type "${config.type}"`);
+    connectors[name] = type.create(name, config, deps(name));
   }
   return connectors;
 }

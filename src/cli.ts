@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
 import { printSchema } from 'graphql';
-import { createConnectors } from '../connectors/index.ts';
 import { ConfigError, formatProblem, type HubConfig, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildSchema, formatSchemaProblem, SchemaError } from './schema.ts';
@@ -92,6 +91,7 @@ async function composedSchema(config: HubConfig) {
     resolvers: config.resolvers,
     baseDir: config.baseDir,
     authEnabled: config.auth !== undefined,
+    connectors: Object.fromEntries(Object.entries(config.connectors).map(([name, c]) => [name, c.type])),
   });
 }
 
@@ -119,8 +119,7 @@ async function serve(configPath: string | undefined, portOption: number | undefi
   const secrets = Secrets.fromConfig(config);
   const logger = createLogger(config.server.logLevel, secrets);
   const schema = await composedSchema(config);
-  const connectors = createConnectors(config.connectors, { logger });
-  const hub = new Hub({ config, schema, logger, secrets, connectors });
+  const hub = new Hub({ config, schema, logger, secrets });
 
   // Signal handlers go in before the hub starts: a signal during start-up is held and drains
   // the hub once it is up, instead of killing it half-started.

@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import type { ConnectorType } from '../connectors/connector.ts';
 import { connectorTypes } from '../connectors/index.ts';
+import type { CommonOptions } from '../connectors/runtime/options.ts';
 import { isSecretPath, REDACTED } from './secrets.ts';
 
 /** One thing wrong with a configuration: where (file and key path) and why. */
@@ -126,31 +128,44 @@ const authSchema = z
 
 const memoryOnly = (key: string) =>
   z.literal('memory', {
-    error: `expected "memory" (this version has the in-memory ${key} only; Redis arrives with the connector runtime)`,
+    error: `expected "memory" (this version has the in-memory ${key} only; Redis arrives with the events issue)`,
   });
 
-const connectorSchema = z
-  .looseObject({
-    type: str('a connector type'),
-    /** Default false. When true, /readyz answers 503 while this connector is unhealthy. */
-    required: bool().default(false),
-  })
-  .superRefine((c, ctx) => {
-    if (!Object.hasOwn(connectorTypes, c.type)) {
-      const known = Object.keys(connectorTypes);
-      ctx.addIssue({
-        code: 'custom',
-        path: ['type'],
-        message: `unknown connector type (known: ${known.length ? known.join(', ') : 'none in this version'})`,
-        input: c.type,
-      });
-    }
-  });
+const cacheStore = z.union([z.literal('memory'), z.url({ protocol: /^rediss?$/ })], {
+  error: 'expected "memory" or a redis:// URL',
+});
+
+/**
+ * A connector: `type` picks the schema (its folder's, common options included) the rest of the
+ * entry is validated against, with the issues keeping their key paths.
+ */
+const connectorSchema = z.looseObject({ type: str('a connector type') }).transform((c, ctx) => {
+  const type = Object.hasOwn(connectorTypes, c.type) ? (connectorTypes[c.type] as ConnectorType<CommonOptions>) : undefined;
+  if (!type) {
+    const known = Object.keys(connectorTypes);
+    ctx.addIssue({
+      code: 'custom',
+      path: ['type'],
+      message: `unknown connector type (known: ${known.length ? known.join(', ') : 'none in this version'})`,
+      input: c.type,
+    });
+    return z.NEVER;
+  }
+  const result = type.schema.safeParse(c, { reportInput: true });
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue } as never);
+  return z.NEVER;
+});
 
 export const configSchema = z.strictObject({
   server: serverSchema,
   auth: authSchema.optional(),
-  cache: z.strictObject({ store: memoryOnly('cache').default('memory') }).prefault({}),
+  cache: z
+    .strictObject({
+      /** Default "memory". Or a redis:// URL: every hub instance then shares one cache. */
+      store: cacheStore.default('memory'),
+    })
+    .prefault({}),
   pubsub: memoryOnly('pub/sub').default('memory'),
   /** Default ["schema/**\/*.graphql"], relative to the config file. */
   schema: globs.default(['schema/**/*.graphql']),

@@ -1,4 +1,5 @@
 import type { PubSubEngine } from 'graphql-subscriptions';
+import type Keyv from 'keyv';
 import type { Logger } from 'pino';
 import type { Connector } from '../connectors/connector.ts';
 
@@ -19,4 +20,10 @@ export interface HubContext {
   pubsub: PubSubEngine;
   /** A child of the hub's logger, bound to this request; secrets are redacted. */
   logger: Logger;
+  /** The hub's keyv store (`cache.store`), for `@cache` and code resolvers that cache. */
+  cache: Keyv;
+  /** This request's DataLoaders, by id (connectors/runtime/loaders.ts). */
+  loaders: Map<string, unknown>;
+  /** Fields served from the cache while their connector's breaker was open: `extensions.stale`. */
+  stale: { path: (string | number)[]; connector: string }[];
 }

@@ -1,4 +1,6 @@
-import type { Connector } from '../connectors/connector.ts';
+import { withFilter } from 'graphql-subscriptions';
+import type { Connector, ConnectorStatus } from '../connectors/connector.ts';
+import type { StatusEvent } from '../connectors/runtime/runtime.ts';
 import type { HubContext } from './context.ts';
 import { ErrorCode, HubError } from './errors.ts';
 import { version } from './version.ts';
@@ -13,6 +15,17 @@ export const hubResolvers = {
       Object.values(ctx.connectors).map((c) => c.status()),
     connector: (_: unknown, args: { name: string }, ctx: HubContext) =>
       ctx.connectors[args.name]?.status() ?? null,
+  },
+  Subscription: {
+    connectorStatus: {
+      subscribe: withFilter(
+        (_: unknown, __: unknown, ctx: HubContext | undefined) => ctx!.pubsub.asyncIterableIterator(CONNECTOR_STATUS),
+        (payload: unknown, args: unknown) => {
+          const name = (args as { name?: string | null }).name;
+          return !name || (payload as ConnectorStatusPayload).connectorStatus.connector.name === name;
+        },
+      ),
+    },
   },
   Mutation: {
     testConnector: async (_: unknown, args: { name: string }, ctx: HubContext) => ({
@@ -38,4 +51,11 @@ function connectorNamed(ctx: HubContext, name: string): Connector {
 }
 
 /** Fields that require the `admin` role whenever incoming `auth` is configured. */
-export const managementFields = ['Query.hub', 'Mutation.testConnector', 'Mutation.resetBreaker'];
+export const managementFields = ['Query.hub', 'Mutation.testConnector', 'Mutation.resetBreaker', 'Subscription.connectorStatus'];
+
+/** The pub/sub trigger connector status changes are published on. */
+export const CONNECTOR_STATUS = 'junction.connectorStatus';
+
+export interface ConnectorStatusPayload {
+  connectorStatus: { event: StatusEvent; at: string; connector: ConnectorStatus };
+}

@@ -1,9 +1,20 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type OperationType = 'query' | 'mutation' | 'subscription' | 'unknown';
 
 const MAX_NAME_LENGTH = 64;
+
+/** What a connector's pipeline records (labels bound to the connector's name). */
+export interface ConnectorMetrics {
+  request(outcome: 'success' | 'error' | 'timeout' | 'circuit_open' | 'rate_limited', seconds: number): void;
+  /** The breaker's state; every call after the first is a transition. */
+  breakerState(state: 'CLOSED' | 'HALF_OPEN' | 'OPEN'): void;
+  cache(result: 'hit' | 'miss' | 'stale'): void;
+  retry(): void;
+  rateLimited(): void;
+  batch(field: string, size: number): void;
+}
 
 /**
  * The hub's Prometheus registry: process metrics plus GraphQL operations by type and name.
@@ -25,8 +36,80 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #connectorRequests = new Counter({
+    name: 'junction_connector_requests_total',
+    help: 'Calls through a connector pipeline (cache hits excluded), by outcome: success, error, timeout, circuit_open, rate_limited.',
+    labelNames: ['connector', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #connectorDuration = new Histogram({
+    name: 'junction_connector_request_duration_seconds',
+    help: 'Time a call spent in the connector pipeline (retries included).',
+    labelNames: ['connector'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly #breakerState = new Gauge({
+    name: 'junction_connector_breaker_state',
+    help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
+  readonly #breakerTransitions = new Counter({
+    name: 'junction_connector_breaker_transitions_total',
+    help: 'Circuit breaker transitions, by the state entered.',
+    labelNames: ['connector', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly #cache = new Counter({
+    name: 'junction_connector_cache_total',
+    help: 'Cache lookups of connector calls: hit, miss, or stale (served while the breaker was open).',
+    labelNames: ['connector', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly #retries = new Counter({
+    name: 'junction_connector_retries_total',
+    help: 'Attempts made again after a transient failure.',
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
+  readonly #rateLimited = new Counter({
+    name: 'junction_connector_rate_limited_total',
+    help: "Calls refused by the connector's own rate limit.",
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
+  readonly #batchSize = new Histogram({
+    name: 'junction_dataloader_batch_size',
+    help: 'Keys per DataLoader batch, by the field that batched them.',
+    labelNames: ['connector', 'field'] as const,
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The metrics of one connector, its label bound. */
+  connector(connector: string): ConnectorMetrics {
+    const state = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
+    let initialised = false;
+    return {
+      request: (outcome, seconds) => {
+        this.#connectorRequests.inc({ connector, outcome });
+        this.#connectorDuration.observe({ connector }, seconds);
+      },
+      breakerState: (s) => {
+        this.#breakerState.set({ connector }, state[s]);
+        if (initialised) this.#breakerTransitions.inc({ connector, state: s });
+        initialised = true;
+      },
+      cache: (result) => this.#cache.inc({ connector, result }),
+      retry: () => this.#retries.inc({ connector }),
+      rateLimited: () => this.#rateLimited.inc({ connector }),
+      batch: (field, size) => this.#batchSize.observe({ connector, field }, size),
+    };
   }
 
   /**

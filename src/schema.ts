@@ -24,7 +24,9 @@ import {
 // graphql-js keeps SDL validation internal, but it is the only way to get each error with its
 // location; buildASTSchema would join them into one message. graphql is pinned to 16.x.
 import { validateSDL } from 'graphql/validation/validate.js';
+import { fieldDirectives } from '../connectors/index.ts';
 import { applyAuthDirective } from './auth-directive.ts';
+import { bindDirectives } from './bindings.ts';
 import { hubResolvers } from './hub-api.ts';
 
 /** One thing wrong with the schema or the resolvers: file, position when known, and why. */
@@ -56,6 +58,8 @@ export interface SchemaOptions {
   baseDir: string;
   /** Whether incoming auth is configured: management fields then require `admin`. */
   authEnabled: boolean;
+  /** The configured connectors, name → type, that directives may name. Default: none. */
+  connectors?: Readonly<Record<string, string>>;
 }
 
 const BUILTIN_SDL = new URL('./hub.graphql', import.meta.url);
@@ -72,7 +76,10 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   const problems: SchemaProblem[] = [];
   const show = (file: string) => path.relative(options.baseDir, file) || file;
 
-  const documents: DocumentNode[] = [parseSdl(readFileSync(BUILTIN_SDL, 'utf8'), 'junction:hub.graphql', problems)];
+  const documents: DocumentNode[] = [
+    parseSdl(readFileSync(BUILTIN_SDL, 'utf8'), 'junction:hub.graphql', problems),
+    ...fieldDirectives.map((d) => parseSdl(d.sdl, `junction:@${d.name}`, problems)),
+  ];
   for (const file of await fg(options.schema, { absolute: true, onlyFiles: true })) {
     documents.push(parseSdl(readFileSync(file, 'utf8'), show(file), problems));
   }
@@ -90,7 +97,7 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   for (const error of validateSDL(merged)) problems.push(problemAt(error));
   if (problems.length > 0) throw new SchemaError(problems);
 
-  let schema = makeExecutableSchema({
+  const schema = makeExecutableSchema({
     typeDefs: merged,
     resolvers: [hubResolvers as IResolvers, ...modules.map((m) => m.resolvers)],
     // Checked below with the module's file name, which this check cannot give.
@@ -100,8 +107,9 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   for (const m of modules) problems.push(...checkResolvers(schema, m.file, m.resolvers));
   if (problems.length > 0) throw new SchemaError(problems);
 
-  schema = applyAuthDirective(schema, { authEnabled: options.authEnabled });
-  return schema;
+  const bound = bindDirectives(schema, { directives: fieldDirectives, connectors: options.connectors ?? {} });
+  if (bound.problems.length > 0) throw new SchemaError(bound.problems);
+  return applyAuthDirective(bound.schema, { authEnabled: options.authEnabled });
 }
 
 function parseSdl(text: string, name: string, problems: SchemaProblem[]): DocumentNode {

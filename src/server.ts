@@ -22,7 +22,12 @@ import { PubSub } from 'graphql-subscriptions';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import type Keyv from 'keyv';
 import type { Connector } from '../connectors/connector.ts';
+import { createConnectors } from '../connectors/index.ts';
+import type { StatusEvent } from '../connectors/runtime/runtime.ts';
+import { createCache } from './cache.ts';
+import { CONNECTOR_STATUS, type ConnectorStatusPayload } from './hub-api.ts';
 import { Authenticator } from './auth.ts';
 import type { HubConfig } from './config.ts';
 import type { HubContext, User } from './context.ts';
@@ -46,6 +51,7 @@ export interface HubOptions {
   schema: GraphQLSchema;
   logger: Logger;
   secrets: Secrets;
+  /** Connectors besides the configured ones (tests hand in their own). */
   connectors?: Record<string, Connector>;
 }
 
@@ -61,6 +67,7 @@ export class Hub {
   readonly #secrets: Secrets;
   readonly #schema: GraphQLSchema;
   readonly #connectors: Record<string, Connector>;
+  readonly #cache: Keyv;
   readonly #authenticator: Authenticator | undefined;
   /** Validation over WebSocket: what Apollo Server applies over HTTP, so both answer alike. */
   readonly #wsValidationRules: ValidationRule[];
@@ -74,7 +81,17 @@ export class Hub {
     this.#logger = options.logger;
     this.#secrets = options.secrets;
     this.#schema = options.schema;
-    this.#connectors = options.connectors ?? {};
+    this.#cache = createCache(options.config.cache.store);
+    this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
+    this.#connectors = {
+      ...createConnectors(options.config.connectors, (name) => ({
+        logger: this.#logger.child({ connector: name }),
+        cache: this.#cache,
+        metrics: this.metrics.connector(name),
+        onStatus: (event) => this.#publishStatus(name, event),
+      })),
+      ...options.connectors,
+    };
     this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
     const server = options.config.server;
     const validationRules = [complexityRule(server.limits)];
@@ -122,6 +139,17 @@ export class Hub {
         ApolloServerPluginDrainHttpServer({ httpServer: this.#http, stopGracePeriodMillis: server.shutdownTimeoutMs }),
         { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
         this.metrics.apolloPlugin(),
+        {
+          async requestDidStart() {
+            return {
+              async willSendResponse({ contextValue, response }) {
+                if (contextValue.stale.length > 0 && response.body.kind === 'single') {
+                  response.body.singleResult.extensions = { ...response.body.singleResult.extensions, stale: contextValue.stale };
+                }
+              },
+            };
+          },
+        },
       ],
     });
   }
@@ -170,6 +198,7 @@ export class Hub {
         const done = (async () => {
           await this.#apollo.stop();
           await Promise.allSettled(Object.values(this.#connectors).map((c) => c.close()));
+          await this.#cache.disconnect().catch(() => undefined);
           this.#state = { phase: 'stopped' };
         })();
         this.#state = { phase: 'stopping', done };
@@ -303,7 +332,19 @@ export class Hub {
       connectors: this.#connectors,
       pubsub: this.pubsub,
       logger: this.#logger.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }),
+      cache: this.#cache,
+      loaders: new Map(),
+      stale: [],
     };
+  }
+
+  #publishStatus(name: string, event: StatusEvent): void {
+    const connector = this.#connectors[name];
+    if (!connector) return;
+    const payload: ConnectorStatusPayload = {
+      connectorStatus: { event, at: new Date().toISOString(), connector: connector.status() },
+    };
+    void this.pubsub.publish(CONNECTOR_STATUS, payload);
   }
 
   #formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
@@ -372,8 +413,14 @@ export class Hub {
           this.metrics.observe('subscription', op?.name?.value, 0, !('errors' in result && result.errors?.length));
           return result;
         },
-        onNext: (_ctx, _id, _payload, _args, result) =>
-          result.errors ? { ...result, errors: format(result.errors) } : result,
+        onNext: (_ctx, _id, _payload, args, result) => {
+          const stale = (args.contextValue as HubContext).stale;
+          return {
+            ...result,
+            ...(result.errors && { errors: format(result.errors) }),
+            ...(stale.length > 0 && { extensions: { ...result.extensions, stale } }),
+          };
+        },
         // Errors from onSubscribe (parse, validation) pass through here to the client.
         onError: (_ctx, _id, _payload, errors) => format(errors),
       },

@@ -39,7 +39,7 @@ export interface TestHub {
 /**
  * Starts a real hub on a free port of 127.0.0.1 from a temporary project: `files` (SDL under
  * schema/, resolver modules under resolvers/) and `config` (junction.config.yaml's content).
- * `connectors` are handed to the hub as they are (no connector type exists in the registry yet).
+ * Connectors come from `config.connectors`; `connectors` adds objects of the test's own.
  */
 export async function startHub(
   files: Record<string, string>,
@@ -66,6 +66,7 @@ export async function startHub(
     resolvers: parsed.resolvers,
     baseDir: dir,
     authEnabled: parsed.auth !== undefined,
+    connectors: typesOf({ ...parsed.connectors, ...connectors }),
   });
   const hub = new Hub({ config: parsed, schema, logger, secrets, connectors });
   const url = await hub.start();
@@ -89,10 +90,18 @@ export async function startHub(
   };
 }
 
+function typesOf(connectors: Record<string, { type: string }>): Record<string, string> {
+  return Object.fromEntries(Object.entries(connectors).map(([name, c]) => [name, c.type]));
+}
+
 export interface GraphQLResponse {
   status: number;
   headers: Headers;
-  body: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[] };
+  body: {
+    data?: Record<string, unknown> | null;
+    errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[];
+    extensions?: Record<string, unknown>;
+  };
 }
 
 /** POSTs a GraphQL request over real HTTP. */

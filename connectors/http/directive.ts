@@ -1,0 +1,175 @@
+import {
+  getNullableType,
+  type GraphQLFieldResolver,
+  type GraphQLResolveInfo,
+  isListType,
+  responsePathAsArray,
+} from 'graphql';
+import type { HubContext } from '../../src/context.ts';
+import type { DirectiveUse, FieldDirective } from '../connector.ts';
+import { requestLoader } from '../runtime/loaders.ts';
+import { Template, type TemplateScope } from '../runtime/template.ts';
+import type { HttpConnector, HttpMethod } from './index.ts';
+
+const SDL = `
+"HTTP methods @http may use."
+enum HttpMethod { GET POST PUT PATCH DELETE }
+"A key and a template value, for @http's query and headers."
+input KeyValue { key: String!, value: String! }
+"""
+Binds a field to a call of an \`http\` connector. Templates: {args.x}, {parent.x}, {context.user.x};
+values are URL-encoded in the path and the query, and the path never leaves the connector's baseUrl.
+"""
+directive @http(
+  connector: String!
+  method: HttpMethod = GET
+  path: String!
+  query: [KeyValue!]
+  headers: [KeyValue!]
+  "A JSON template: \\"{args.input}\\" sends the argument as the body."
+  body: String
+  "Merge this field's calls within a request into one, repeating the query key; match items by this field."
+  batchKey: String
+  "A dot path into the response body: \\"data.items\\"."
+  select: String
+) on FIELD_DEFINITION
+`;
+
+interface HttpArgs {
+  connector: string;
+  method: HttpMethod;
+  path: string;
+  query?: { key: string; value: string }[] | null;
+  headers?: { key: string; value: string }[] | null;
+  body?: string | null;
+  batchKey?: string | null;
+  select?: string | null;
+}
+
+type Resolver = GraphQLFieldResolver<unknown, HubContext>;
+
+export const httpDirective: FieldDirective = {
+  name: 'http',
+  sdl: SDL,
+  bind(use: DirectiveUse): Resolver | string[] {
+    const args = use.args as unknown as HttpArgs;
+    const problems: string[] = [];
+    const connectorType = use.connectors[args.connector];
+    if (connectorType === undefined) {
+      const known = Object.keys(use.connectors);
+      problems.push(`no connector named "${args.connector}" is configured (configured: ${known.join(', ') || 'none'})`);
+    } else if (connectorType !== 'http') {
+      problems.push(`connector "${args.connector}" is of type ${connectorType}, not http`);
+    }
+    if (!args.path.startsWith('/')) problems.push(`path "${args.path}" must start with /`);
+
+    const path = new Template(args.path);
+    const query = (args.query ?? []).map((kv) => [kv.key, new Template(kv.value)] as const);
+    const headers = (args.headers ?? []).map((kv) => [kv.key, new Template(kv.value)] as const);
+    const body = args.body ? new Template(args.body) : undefined;
+    const argumentNames = use.arguments.map((a) => a.name);
+    for (const template of [path, ...query.map(([, t]) => t), ...headers.map(([, t]) => t), ...(body ? [body] : [])]) {
+      problems.push(...template.problems(argumentNames));
+    }
+    if (body && !body.whole) {
+      try {
+        JSON.parse(body.render(emptyScope, () => 'null'));
+      } catch {
+        problems.push(`body ${JSON.stringify(args.body)} is not JSON once its placeholders are filled`);
+      }
+    }
+    const list = isListType(getNullableType(use.type));
+    let batchIndex = -1;
+    if (args.batchKey) {
+      if (args.method !== 'GET') problems.push('batchKey batches GET calls only');
+      const varying = query.flatMap(([, t], i) => (t.parts.some((p) => typeof p !== 'string') ? [i] : []));
+      if (varying.length !== 1) {
+        problems.push(`batchKey needs exactly one query entry with a placeholder, the key to repeat (found ${varying.length})`);
+      }
+      if (path.parts.some((p) => typeof p !== 'string')) problems.push('batchKey needs a path without placeholders');
+      batchIndex = varying[0] ?? -1;
+    }
+    if (problems.length > 0) return problems;
+
+    const select = args.select ? args.select.split('.') : [];
+    const coordinate = use.coordinate;
+    const ttlMs = use.cache?.ttlMs;
+    const staleIfOpen = use.cache?.staleIfOpen;
+    const render = (scope: TemplateScope) => ({
+      method: args.method,
+      path: path.render(scope, (v) => encodeURIComponent(text(v))),
+      query: query.map(([key, t]) => [key, t.render(scope, text)] as [string, string]),
+      headers: Object.fromEntries(headers.map(([key, t]) => [key, t.render(scope, text)])),
+      body: body ? (body.whole ? JSON.stringify(body.value(scope, body.whole) ?? null) : body.render(scope, (v) => JSON.stringify(v ?? null))) : undefined,
+      ttlMs,
+      staleIfOpen,
+    });
+
+    if (args.batchKey) {
+      const batchKey = args.batchKey;
+      return async (parent, fieldArgs, ctx, info) => {
+        const call = render(scopeOf(parent, fieldArgs, ctx));
+        const [key, value] = call.query[batchIndex]!;
+        const rest = call.query.filter((_, i) => i !== batchIndex);
+        const group = `${args.connector}|${coordinate}|${JSON.stringify([call.path, rest, call.headers])}`;
+        const connector = connectorOf(ctx, args.connector);
+        const loader = requestLoader<string, unknown>(ctx, group, async (keys) => {
+          connector.recordBatch(coordinate, keys.length);
+          const outcome = await connector.send({ ...call, query: [...rest, ...keys.map((k) => [key, k] as [string, string])] });
+          markStale(ctx, info, outcome.stale, args.connector);
+          const items = selectPath(outcome.value, select);
+          if (!Array.isArray(items)) throw new Error(`${coordinate}: a batchKey call must answer a list, got ${typeof items}`);
+          return keys.map((k) => {
+            const matches = items.filter((item) => item != null && text((item as Record<string, unknown>)[batchKey]) === k);
+            return list ? matches : (matches[0] ?? null);
+          });
+        });
+        return loader.load(value);
+      };
+    }
+
+    return async (parent, fieldArgs, ctx, info) => {
+      const call = render(scopeOf(parent, fieldArgs, ctx));
+      const connector = connectorOf(ctx, args.connector);
+      if (call.method !== 'GET') {
+        const outcome = await connector.send(call);
+        return selectPath(outcome.value, select);
+      }
+      // Identical calls within a request are made once.
+      const loader = requestLoader<typeof call, unknown>(
+        ctx,
+        `http:${args.connector}`,
+        (calls) => Promise.all(calls.map((c) => connector.send(c).then((o) => o, (e: Error) => e))),
+        (c) => JSON.stringify([c.path, c.query, c.headers, c.ttlMs]),
+      );
+      const outcome = (await loader.load(call)) as { value: unknown; stale: boolean };
+      markStale(ctx, info, outcome.stale, args.connector);
+      return selectPath(outcome.value, select);
+    };
+  },
+};
+
+const emptyScope: TemplateScope = { args: {}, parent: {}, context: { user: null } };
+
+function scopeOf(parent: unknown, args: Record<string, unknown>, ctx: HubContext): TemplateScope {
+  return { args, parent: parent ?? {}, context: { user: ctx.user } };
+}
+
+function text(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function selectPath(value: unknown, path: string[]): unknown {
+  let out = value;
+  for (const key of path) out = out == null ? undefined : (out as Record<string, unknown>)[key];
+  return out ?? null;
+}
+
+function connectorOf(ctx: HubContext, name: string): HttpConnector {
+  return ctx.connectors[name] as HttpConnector;
+}
+
+function markStale(ctx: HubContext, info: GraphQLResolveInfo, stale: boolean, connector: string): void {
+  if (stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector });
+}

@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSchema, SchemaError } from '../../src/schema.ts';
+import { gql, project, ROOT, startHub, type TestHub } from '../../test/helpers.ts';
+import { json, Upstream } from '../../test/upstream.ts';
+
+interface Post { id: number; userId: number; title: string }
+interface User { id: number; name: string; email: string }
+const data = JSON.parse(readFileSync(path.join(ROOT, 'bench/data/jsonplaceholder.json'), 'utf8')) as { posts: Post[]; users: User[] };
+
+/** The benchmark's upstream: GET /posts, /users/:id, /users?id=1&id=2… */
+function jsonplaceholder(): Upstream {
+  return new Upstream((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/posts') return json(res, 200, data.posts);
+    const one = /^\/users\/(\d+)$/.exec(url.pathname);
+    if (one) {
+      const user = data.users.find((u) => u.id === Number(one[1]));
+      return user ? json(res, 200, user) : json(res, 404, { message: 'no such user' });
+    }
+    if (url.pathname === '/users') {
+      const ids = url.searchParams.getAll('id').map(Number);
+      return json(res, 200, data.users.filter((u) => ids.includes(u.id)));
+    }
+    if (url.pathname.startsWith('/echo')) return json(res, 200, { method: req.method, url: req.url, headers: req.headers, body: req.body ? JSON.parse(req.body) : null });
+    if (url.pathname === '/wrapped') return json(res, 200, { data: { items: [{ id: 1, name: 'a' }] } });
+    if (url.pathname === '/html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return void res.end('<html>maintenance</html>');
+    }
+    json(res, 404, { message: 'not found' });
+  });
+}
+
+const SDL = `
+type Post {
+  id: ID!
+  userId: ID!
+  title: String!
+  "All the posts' users in one call: /users?id=1&id=2…"
+  user: User @http(connector: "api", path: "/users", query: [{key: "id", value: "{parent.userId}"}], batchKey: "id")
+}
+type PostN1 {
+  id: ID!
+  userId: ID!
+  title: String!
+  "One call per distinct user: /users/1, /users/2, …"
+  user: User @http(connector: "api", path: "/users/{parent.userId}")
+}
+type User { id: ID! name: String! email: String! }
+type Echo { method: String! url: String! headers: EchoHeaders body: EchoBody }
+type EchoHeaders { tenant: String, authorization: String }
+type EchoBody { name: String tags: [String!] }
+type Item { id: ID! name: String! }
+input NewThing { name: String!, tags: [String!] }
+
+type Query {
+  posts: [Post!]! @http(connector: "api", path: "/posts")
+  postsN1: [PostN1!]! @http(connector: "api", path: "/posts")
+  user(id: ID!): User @http(connector: "api", path: "/users/{args.id}")
+  echo(segment: String!, q: String, tenant: String): Echo
+    @http(connector: "api", path: "/echo/{args.segment}", query: [{key: "q", value: "{args.q}"}], headers: [{key: "tenant", value: "{args.tenant}"}])
+  items: [Item!]! @http(connector: "api", path: "/wrapped", select: "data.items")
+  html: String @http(connector: "api", path: "/html")
+  ok: String
+}
+type Mutation {
+  create(input: NewThing!): Echo @http(connector: "api", method: POST, path: "/echo", body: "{args.input}")
+}
+`;
+
+let upstream: Upstream;
+let h: TestHub;
+beforeAll(async () => {
+  upstream = await jsonplaceholder().start();
+  h = await startHub(
+    { 'schema/api.graphql': SDL, 'resolvers/ok.mjs': "export default { Query: { ok: () => 'fine' } };" },
+    { connectors: { api: { type: 'http', baseUrl: `${upstream.url}/`, retry: { attempts: 0 } } } },
+  );
+});
+afterAll(async () => {
+  await h.stop();
+  await upstream.stop();
+});
+
+describe('@http', () => {
+  it('posts with their users make exactly 2 upstream calls with batchKey (the benchmark query)', async () => {
+    upstream.requests.length = 0;
+    const r = await gql(h.url, '{ posts { id title user { id name } } }');
+    expect(r.body.errors).toBeUndefined();
+    const posts = r.body.data!.posts as { id: string; title: string; user: { id: string; name: string } }[];
+    expect(posts).toHaveLength(100);
+    for (const post of posts) {
+      const source = data.posts.find((p) => String(p.id) === post.id)!;
+      expect(post.title).toBe(source.title);
+      expect(post.user).toEqual({ id: String(source.userId), name: data.users.find((u) => u.id === source.userId)!.name });
+    }
+    expect(upstream.requests.map((q) => q.url)).toEqual(['/posts', `/users?${data.users.map((u) => `id=${u.id}`).join('&')}`]);
+  });
+
+  it('without batchKey, identical calls are still made once: 1 + 10 calls for 100 posts', async () => {
+    upstream.requests.length = 0;
+    const r = await gql(h.url, '{ postsN1 { id user { name } } }');
+    expect(r.body.errors).toBeUndefined();
+    expect(upstream.to('/posts')).toHaveLength(1);
+    expect(upstream.requests.filter((q) => q.url.startsWith('/users/'))).toHaveLength(10);
+    expect(upstream.requests).toHaveLength(11);
+  });
+
+  it('resolves a missing batch item to null, not an error', async () => {
+    const saved = upstream.handler;
+    upstream.handler = (req, res) => (req.url === '/posts' ? json(res, 200, [{ id: 1, userId: 99, title: 't' }]) : saved(req, res));
+    try {
+      const r = await gql(h.url, '{ posts { id user { id } } }');
+      expect(r.body).toEqual({ data: { posts: [{ id: '1', user: null }] } });
+    } finally {
+      upstream.handler = saved;
+    }
+  });
+
+  it('fills path, query and header templates; URL-encodes values; the path cannot leave baseUrl', async () => {
+    upstream.requests.length = 0;
+    const r = await gql(h.url, '{ a: echo(segment: "../admin", q: "x&y=1", tenant: "acme") { url headers { tenant } } b: echo(segment: "http://evil.example/") { url } }');
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data).toEqual({
+      a: { url: '/echo/..%2Fadmin?q=x%26y%3D1', headers: { tenant: 'acme' } },
+      b: { url: '/echo/http%3A%2F%2Fevil.example%2F?q=' },
+    });
+    expect(upstream.requests.every((q) => q.url.startsWith('/echo/'))).toBe(true);
+  });
+
+  it('sends a body template as JSON, and selects into the response', async () => {
+    const r = await gql(h.url, 'mutation { create(input: { name: "n", tags: ["a", "b"] }) { method body { name tags } } }');
+    expect(r.body).toEqual({ data: { create: { method: 'POST', body: { name: 'n', tags: ['a', 'b'] } } } });
+    expect((await gql(h.url, '{ items { id name } }')).body).toEqual({ data: { items: [{ id: '1', name: 'a' }] } });
+  });
+
+  it('answers HTML instead of JSON with UPSTREAM_ERROR, siblings intact', async () => {
+    const r = await gql(h.url, '{ ok html }');
+    expect(r.body.data).toEqual({ ok: 'fine', html: null });
+    expect(r.body.errors).toEqual([
+      {
+        message: `GET ${upstream.url}/html answered text/html, not JSON`,
+        locations: [{ line: 1, column: 6 }],
+        path: ['html'],
+        extensions: { code: 'UPSTREAM_ERROR', connector: 'api', status: 200 },
+      },
+    ]);
+  });
+
+  it('answers an upstream 404 with UPSTREAM_ERROR carrying the status and the upstream message', async () => {
+    const r = await gql(h.url, '{ user(id: "999") { name } }');
+    expect(r.body.data).toEqual({ user: null });
+    expect(r.body.errors?.[0]).toMatchObject({
+      message: `GET ${upstream.url}/users/999 answered 404: no such user`,
+      extensions: { code: 'UPSTREAM_ERROR', connector: 'api', status: 404 },
+    });
+  });
+});
+
+describe('@http problems found at build time (junction check and start-up)', () => {
+  async function problems(sdl: string, connectors: Record<string, string> = { api: 'http', other: 'graphql' }) {
+    const { dir, remove } = project({ 'schema/a.graphql': sdl });
+    try {
+      await buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [], baseDir: dir, authEnabled: false, connectors });
+      return [];
+    } catch (error) {
+      if (!(error instanceof SchemaError)) throw error;
+      return error.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`);
+    }
+  }
+
+  it('names an unknown connector, a wrong type, and a template naming a missing argument', async () => {
+    expect(
+      await problems(`type Query {
+  a: String @http(connector: "crm", path: "/a")
+  b(id: ID): String @http(connector: "api", path: "/b/{args.idd}")
+  c: String @http(connector: "other", path: "/c")
+}`),
+    ).toEqual([
+      'schema/a.graphql:2:3: Query.a @http: no connector named "crm" is configured (configured: api, other)',
+      'schema/a.graphql:3:3: Query.b @http: {args.idd} names an argument the field does not have (arguments: id)',
+      'schema/a.graphql:4:3: Query.c @http: connector "other" is of type graphql, not http',
+    ]);
+  });
+
+  it('checks batchKey needs one varying query entry', async () => {
+    expect(await problems('type Query { a(x: ID): [String] @http(connector: "api", path: "/a", batchKey: "id") }')).toEqual([
+      'schema/a.graphql:1:14: Query.a @http: batchKey needs exactly one query entry with a placeholder, the key to repeat (found 0)',
+    ]);
+  });
+
+  it('refuses a directive on a field that also has a code resolver', async () => {
+    const { dir, remove } = project({
+      'schema/a.graphql': 'type Query { a: String @http(connector: "api", path: "/a") }',
+      'resolvers/r.mjs': 'export default { Query: { a: () => "x" } };',
+    });
+    try {
+      await expect(buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [`${dir}/resolvers/*`], baseDir: dir, authEnabled: false, connectors: { api: 'http' } })).rejects.toThrow(
+        'schema/a.graphql:1:14: Query.a has both @http and a code resolver; remove one',
+      );
+    } finally {
+      remove();
+    }
+  });
+});

@@ -1,0 +1,232 @@
+import type Keyv from 'keyv';
+import CircuitBreaker from 'opossum';
+import type { Logger } from 'pino';
+import type { ConnectorMetrics } from '../../src/metrics.ts';
+import type { BreakerState } from '../connector.ts';
+import { CircuitOpenError, ConnectorError, RateLimitedError, UpstreamTimeoutError } from './errors.ts';
+import type { CommonOptions } from './options.ts';
+import { TokenBucket } from './rate-limit.ts';
+import { retryDelay, sleep } from './retry.ts';
+
+/** One logical outbound call, as a connector describes it to the pipeline. */
+export interface Call<T> {
+  /** Identifies the call for the cache and the in-flight dedupe: method, URL, varying headers, caller. */
+  key: string;
+  /** A read with no side effect: may be cached and shared with identical calls in flight. */
+  safe: boolean;
+  /** May be attempted again after a transient failure (idempotent, or carries an Idempotency-Key). */
+  retryable: boolean;
+  /** Cache TTL for this call (a field's `@cache`); else the connector's `cache.ttlMs`; safe calls only. */
+  ttlMs?: number | undefined;
+  /** Serve the last cached value while the breaker is open; else the connector's `breaker.staleIfOpen`. */
+  staleIfOpen?: boolean | undefined;
+  /** One attempt: outbound auth and the call itself, abandoned when `signal` aborts. */
+  attempt(signal: AbortSignal): Promise<T>;
+}
+
+export interface Outcome<T> {
+  value: T;
+  /** Served from the cache because the breaker was open. */
+  stale: boolean;
+}
+
+export type StatusEvent = 'BREAKER_OPENED' | 'BREAKER_HALF_OPEN' | 'BREAKER_CLOSED' | 'HEALTHY' | 'UNHEALTHY';
+
+export interface RuntimeDeps {
+  logger: Logger;
+  cache: Keyv;
+  metrics: ConnectorMetrics;
+  /** Told of every breaker transition and health flip (feeds the connectorStatus subscription). */
+  onStatus(event: StatusEvent): void;
+}
+
+interface CacheEntry {
+  v: unknown;
+  /** When the value stops being fresh (epoch ms). Kept longer only to be served stale. */
+  exp: number;
+}
+
+/** How long a cached value is kept past its TTL to be served while the breaker is open. */
+const STALE_KEEP_MS = 60 * 60 * 1000;
+
+/**
+ * The pipeline every outbound call of one connector goes through, outermost first:
+ * cache → in-flight dedupe → circuit breaker → rate limiter → retry with backoff → timeout →
+ * the attempt (outbound auth and the call, supplied by the connector). Per-request batching
+ * (DataLoader) sits in front of it, in the resolvers.
+ */
+export class ConnectorRuntime {
+  readonly #name: string;
+  readonly #options: CommonOptions;
+  readonly #deps: RuntimeDeps;
+  readonly #breaker: CircuitBreaker<[Call<unknown>], unknown> | undefined;
+  readonly #limiter: TokenBucket | undefined;
+  readonly #inFlight = new Map<string, Promise<Outcome<unknown>>>();
+  #requests = 0;
+  #failures = 0;
+  #hits = 0;
+  #misses = 0;
+  #lastError: string | null = null;
+  #lastCheckOk = true;
+
+  constructor(name: string, options: CommonOptions, deps: RuntimeDeps) {
+    this.#name = name;
+    this.#options = options;
+    this.#deps = deps;
+    const { rateLimit, breaker } = options;
+    if (rateLimit) this.#limiter = new TokenBucket(rateLimit.rps, rateLimit.burst, rateLimit.maxWaitMs);
+    if (breaker.enabled) {
+      this.#breaker = new CircuitBreaker((call: Call<unknown>) => this.#limited(call), {
+        timeout: false, // each attempt has its own deadline, inside the retries
+        errorThresholdPercentage: breaker.errorThresholdPercentage,
+        volumeThreshold: breaker.volumeThreshold,
+        resetTimeout: breaker.resetTimeoutMs,
+        rollingCountTimeout: breaker.windowMs,
+        // True means "not the upstream's fault": a 404, a 400, our own rate limit.
+        errorFilter: (error: unknown) => error instanceof ConnectorError && !error.countsAsFailure,
+      });
+      this.#breaker.on('open', () => this.#transition('OPEN', 'BREAKER_OPENED'));
+      this.#breaker.on('halfOpen', () => this.#transition('HALF_OPEN', 'BREAKER_HALF_OPEN'));
+      this.#breaker.on('close', () => this.#transition('CLOSED', 'BREAKER_CLOSED'));
+    }
+    deps.metrics.breakerState('CLOSED');
+  }
+
+  get breakerState(): BreakerState {
+    if (!this.#breaker) return 'CLOSED';
+    return this.#breaker.opened ? 'OPEN' : this.#breaker.halfOpen ? 'HALF_OPEN' : 'CLOSED';
+  }
+
+  get healthy(): boolean {
+    return this.breakerState !== 'OPEN' && this.#lastCheckOk;
+  }
+
+  stats() {
+    return {
+      requests: this.#requests,
+      failures: this.#failures,
+      lastError: this.#lastError,
+      cache: { hits: this.#hits, misses: this.#misses },
+    };
+  }
+
+  resetBreaker(): { state: BreakerState } {
+    this.#breaker?.close();
+    return { state: this.breakerState };
+  }
+
+  /** Records a health check's result; a flip is a status event. */
+  recordCheck(ok: boolean, error: string | null): void {
+    const wasHealthy = this.healthy;
+    this.#lastCheckOk = ok;
+    if (error) this.#lastError = error;
+    if (wasHealthy !== this.healthy) this.#deps.onStatus(this.healthy ? 'HEALTHY' : 'UNHEALTHY');
+  }
+
+  async execute<T>(call: Call<T>): Promise<Outcome<T>> {
+    const ttl = call.safe ? (call.ttlMs ?? this.#options.cache?.ttlMs) : undefined;
+    const cacheKey = `${this.#name}:${call.key}`;
+    if (ttl) {
+      const entry = (await this.#deps.cache.get(cacheKey)) as CacheEntry | undefined;
+      const fresh = entry !== undefined && entry.exp > Date.now();
+      this.#deps.metrics.cache(fresh ? 'hit' : 'miss');
+      if (fresh) {
+        this.#hits++;
+        return { value: entry.v as T, stale: false };
+      }
+      this.#misses++;
+    }
+    if (call.safe) {
+      const shared = this.#inFlight.get(call.key);
+      if (shared) return shared as Promise<Outcome<T>>;
+    }
+    const staleIfOpen = call.staleIfOpen ?? this.#options.breaker.staleIfOpen;
+    const outcome = (async (): Promise<Outcome<T>> => {
+      try {
+        const value = await this.#guarded(call);
+        if (ttl) {
+          const entry: CacheEntry = { v: value, exp: Date.now() + ttl };
+          await this.#deps.cache.set(cacheKey, entry, staleIfOpen ? ttl + STALE_KEEP_MS : ttl);
+        }
+        return { value, stale: false };
+      } catch (error) {
+        if (error instanceof CircuitOpenError && staleIfOpen && ttl) {
+          const entry = (await this.#deps.cache.get(cacheKey)) as CacheEntry | undefined;
+          if (entry) {
+            this.#deps.metrics.cache('stale');
+            return { value: entry.v as T, stale: true };
+          }
+        }
+        throw error;
+      }
+    })();
+    if (call.safe) {
+      this.#inFlight.set(call.key, outcome);
+      const forget = () => this.#inFlight.delete(call.key);
+      outcome.then(forget, forget);
+    }
+    return outcome;
+  }
+
+  async #guarded<T>(call: Call<T>): Promise<T> {
+    this.#requests++;
+    const started = performance.now();
+    try {
+      const value = this.#breaker ? ((await this.#breaker.fire(call as Call<unknown>)) as T) : await this.#limited(call);
+      this.#deps.metrics.request('success', (performance.now() - started) / 1000);
+      return value;
+    } catch (raw) {
+      const error = (raw as { code?: string }).code === 'EOPENBREAKER' ? new CircuitOpenError(this.#name) : raw;
+      this.#failures++;
+      this.#lastError = (error as Error).message;
+      this.#deps.metrics.request(outcomeOf(error), (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  async #limited<T>(call: Call<T>): Promise<T> {
+    const waitMs = await this.#limiter?.take();
+    if (waitMs !== undefined) {
+      this.#deps.metrics.rateLimited();
+      throw new RateLimitedError(this.#name, waitMs);
+    }
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.#attempt(call);
+      } catch (error) {
+        const delay = call.retryable ? retryDelay(error, retry, this.#options.retry) : undefined;
+        if (delay === undefined) throw error;
+        this.#deps.metrics.retry();
+        this.#deps.logger.debug({ retry: retry + 1, delayMs: Math.round(delay), err: error }, 'retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  async #attempt<T>(call: Call<T>): Promise<T> {
+    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    try {
+      return await call.attempt(signal);
+    } catch (error) {
+      if (signal.aborted && !(error instanceof ConnectorError)) throw new UpstreamTimeoutError(this.#name, this.#options.timeoutMs);
+      throw error;
+    }
+  }
+
+  #transition(state: BreakerState, event: StatusEvent): void {
+    this.#deps.metrics.breakerState(state);
+    this.#deps.logger.warn({ breaker: state }, `circuit breaker ${state.toLowerCase().replace('_', '-')}`);
+    this.#deps.onStatus(event);
+  }
+
+  close(): void {
+    this.#breaker?.shutdown();
+  }
+}
+
+function outcomeOf(error: unknown): 'error' | 'timeout' | 'circuit_open' | 'rate_limited' {
+  if (error instanceof UpstreamTimeoutError) return 'timeout';
+  if (error instanceof CircuitOpenError) return 'circuit_open';
+  if (error instanceof RateLimitedError) return 'rate_limited';
+  return 'error';
+}
