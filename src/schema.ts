@@ -58,7 +58,10 @@ export interface SchemaOptions {
   baseDir: string;
   /** Whether incoming auth is configured: management fields then require `admin`. */
   authEnabled: boolean;
-  /** The configured connectors, name → type, that directives may name. Default: none. */
+  /**
+   * The configured connectors, name → type, that directives may name. Without it, directives
+   * are not bound: the schema's shape only (what codegen needs).
+   */
   connectors?: Readonly<Record<string, string>>;
 }
 
@@ -107,7 +110,8 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   for (const m of modules) problems.push(...checkResolvers(schema, m.file, m.resolvers));
   if (problems.length > 0) throw new SchemaError(problems);
 
-  const bound = bindDirectives(schema, { directives: fieldDirectives, connectors: options.connectors ?? {} });
+  if (!options.connectors) return applyAuthDirective(schema, { authEnabled: options.authEnabled });
+  const bound = bindDirectives(schema, { directives: fieldDirectives, connectors: options.connectors });
   if (bound.problems.length > 0) throw new SchemaError(bound.problems);
   return applyAuthDirective(bound.schema, { authEnabled: options.authEnabled });
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { startJsonPlaceholder } from '../bench/upstream.ts';
 import { gql, project, ROOT } from './helpers.ts';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -448,5 +449,26 @@ describe('the demo (`npm start`: serve in the repository with PORT set)', () => 
     await client.dispose();
     client = undefined;
     expect(await stop(hub)).toEqual({ code: 0, signal: null });
+  });
+  it('joins the demo REST API through its http connector, pointed at `npm run demo-api` by DEMO_API_URL', async () => {
+    const api = await startJsonPlaceholder();
+    try {
+      const port = await freePort();
+      const hub = await serveUp([], { cwd: ROOT, env: { PORT: String(port), DEMO_API_URL: api.url } });
+      const url = `http://127.0.0.1:${port}/graphql`;
+      const r = await gql(url, '{ posts { id title user { name } } }');
+      expect(r.body.errors).toBeUndefined();
+      const posts = r.body.data?.posts as { id: string; title: string; user: { name: string } }[];
+      expect(posts).toHaveLength(100);
+      expect(posts[0]).toEqual({ id: '1', title: 'sunt aut facere repellat provident occaecati excepturi optio reprehenderit', user: { name: 'Leanne Graham' } });
+      // The posts and all their authors: two upstream calls.
+      expect(api.requests()).toBe(2);
+      // posts is cached by @cache: asking again costs the authors' call only.
+      await gql(url, '{ posts { user { name } } }');
+      expect(api.requests()).toBe(3);
+      expect(await stop(hub)).toEqual({ code: 0, signal: null });
+    } finally {
+      await api.close();
+    }
   });
 });

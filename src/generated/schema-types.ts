@@ -38,6 +38,10 @@ export type Query = {
   hello: Scalars["String"];
   /** Messages posted since the hub started, newest first. */
   messages: Array<Message>;
+  /** Every post (cached for a minute). */
+  posts?: Maybe<Array<Post>>;
+  post?: Maybe<Post>;
+  user?: Maybe<User>;
 };
 
 export type QueryhelloArgs = {
@@ -46,6 +50,14 @@ export type QueryhelloArgs = {
 
 export type QuerymessagesArgs = {
   first?: InputMaybe<Scalars["Int"]>;
+};
+
+export type QuerypostArgs = {
+  id: Scalars["ID"];
+};
+
+export type QueryuserArgs = {
+  id: Scalars["ID"];
 };
 
 export type Mutation = {
@@ -70,6 +82,37 @@ export type MutationpostMessageArgs = {
   author: Scalars["String"];
   text: Scalars["String"];
 };
+
+export type Subscription = {
+  __typename?: "Subscription";
+  /**
+   * Every change of a connector's status as it happens: breaker opened, half-open, closed, health
+   * lost or regained. `name` limits it to one connector. Requires `admin` when `auth` is configured.
+   */
+  connectorStatus: ConnectorStatusChange;
+  /** Each message as it is posted. */
+  messagePosted: Message;
+};
+
+export type SubscriptionconnectorStatusArgs = {
+  name?: InputMaybe<Scalars["String"]>;
+};
+
+export type ConnectorStatusChange = {
+  __typename?: "ConnectorStatusChange";
+  event: ConnectorEvent;
+  /** When it happened (ISO 8601). */
+  at: Scalars["String"];
+  /** The connector's status just after the change. */
+  connector: ConnectorStatus;
+};
+
+export type ConnectorEvent =
+  | "BREAKER_OPENED"
+  | "BREAKER_HALF_OPEN"
+  | "BREAKER_CLOSED"
+  | "HEALTHY"
+  | "UNHEALTHY";
 
 export type Hub = {
   __typename?: "Hub";
@@ -117,6 +160,18 @@ export type ConnectorTestResult = {
   error?: Maybe<Scalars["String"]>;
 };
 
+/** HTTP methods @http may use. */
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** A key and a template value, for @http's query and headers. */
+export type KeyValue = {
+  key: Scalars["String"];
+  value: Scalars["String"];
+};
+
+/** The remote root type @graphql delegates to. */
+export type GraphQLOperation = "QUERY" | "MUTATION";
+
 export type Message = {
   __typename?: "Message";
   id: Scalars["ID"];
@@ -125,10 +180,31 @@ export type Message = {
   postedAt: Scalars["String"];
 };
 
-export type Subscription = {
-  __typename?: "Subscription";
-  /** Each message as it is posted. */
-  messagePosted: Message;
+export type Post = {
+  __typename?: "Post";
+  id: Scalars["ID"];
+  userId: Scalars["ID"];
+  title: Scalars["String"];
+  body: Scalars["String"];
+  /** The author: every post's author of one query in a single call, /users?id=1&id=2… */
+  user?: Maybe<User>;
+  /** The post's comments, one call per post. */
+  comments?: Maybe<Array<Comment>>;
+};
+
+export type User = {
+  __typename?: "User";
+  id: Scalars["ID"];
+  name: Scalars["String"];
+  email: Scalars["String"];
+};
+
+export type Comment = {
+  __typename?: "Comment";
+  id: Scalars["ID"];
+  name: Scalars["String"];
+  email: Scalars["String"];
+  body: Scalars["String"];
 };
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -234,7 +310,11 @@ export type ResolversTypes = {
   Query: ResolverTypeWrapper<{}>;
   String: ResolverTypeWrapper<Scalars["String"]>;
   Int: ResolverTypeWrapper<Scalars["Int"]>;
+  ID: ResolverTypeWrapper<Scalars["ID"]>;
   Mutation: ResolverTypeWrapper<{}>;
+  Subscription: ResolverTypeWrapper<{}>;
+  ConnectorStatusChange: ResolverTypeWrapper<ConnectorStatusChange>;
+  ConnectorEvent: ConnectorEvent;
   Hub: ResolverTypeWrapper<Hub>;
   ConnectorStatus: ResolverTypeWrapper<ConnectorStatus>;
   Boolean: ResolverTypeWrapper<Scalars["Boolean"]>;
@@ -243,9 +323,13 @@ export type ResolversTypes = {
   BreakerState: BreakerState;
   ConnectorTestResult: ResolverTypeWrapper<ConnectorTestResult>;
   Float: ResolverTypeWrapper<Scalars["Float"]>;
+  HttpMethod: HttpMethod;
+  KeyValue: KeyValue;
+  GraphQLOperation: GraphQLOperation;
   Message: ResolverTypeWrapper<Message>;
-  ID: ResolverTypeWrapper<Scalars["ID"]>;
-  Subscription: ResolverTypeWrapper<{}>;
+  Post: ResolverTypeWrapper<Post>;
+  User: ResolverTypeWrapper<User>;
+  Comment: ResolverTypeWrapper<Comment>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -253,7 +337,10 @@ export type ResolversParentTypes = {
   Query: {};
   String: Scalars["String"];
   Int: Scalars["Int"];
+  ID: Scalars["ID"];
   Mutation: {};
+  Subscription: {};
+  ConnectorStatusChange: ConnectorStatusChange;
   Hub: Hub;
   ConnectorStatus: ConnectorStatus;
   Boolean: Scalars["Boolean"];
@@ -261,9 +348,11 @@ export type ResolversParentTypes = {
   BreakerStatus: BreakerStatus;
   ConnectorTestResult: ConnectorTestResult;
   Float: Scalars["Float"];
+  KeyValue: KeyValue;
   Message: Message;
-  ID: Scalars["ID"];
-  Subscription: {};
+  Post: Post;
+  User: User;
+  Comment: Comment;
 };
 
 export type authDirectiveArgs = {
@@ -275,6 +364,49 @@ export type authDirectiveResolver<
   Parent,
   ContextType = HubContext,
   Args = authDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type cacheDirectiveArgs = {
+  ttlMs: Scalars["Int"];
+  staleIfOpen?: Maybe<Scalars["Boolean"]>;
+};
+
+export type cacheDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = cacheDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type httpDirectiveArgs = {
+  connector: Scalars["String"];
+  method?: Maybe<HttpMethod>;
+  path: Scalars["String"];
+  query?: Maybe<Array<KeyValue>>;
+  headers?: Maybe<Array<KeyValue>>;
+  body?: Maybe<Scalars["String"]>;
+  batchKey?: Maybe<Scalars["String"]>;
+  select?: Maybe<Scalars["String"]>;
+};
+
+export type httpDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = httpDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type graphqlDirectiveArgs = {
+  connector: Scalars["String"];
+  field?: Maybe<Scalars["String"]>;
+  operation?: Maybe<GraphQLOperation>;
+};
+
+export type graphqlDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = graphqlDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type QueryResolvers<
@@ -294,6 +426,23 @@ export type QueryResolvers<
     ParentType,
     ContextType,
     RequireFields<QuerymessagesArgs, "first">
+  >;
+  posts?: Resolver<
+    Maybe<Array<ResolversTypes["Post"]>>,
+    ParentType,
+    ContextType
+  >;
+  post?: Resolver<
+    Maybe<ResolversTypes["Post"]>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerypostArgs, "id">
+  >;
+  user?: Resolver<
+    Maybe<ResolversTypes["User"]>,
+    ParentType,
+    ContextType,
+    RequireFields<QueryuserArgs, "id">
   >;
 };
 
@@ -320,6 +469,41 @@ export type MutationResolvers<
     ContextType,
     RequireFields<MutationpostMessageArgs, "author" | "text">
   >;
+};
+
+export type SubscriptionResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Subscription"] =
+    ResolversParentTypes["Subscription"],
+> = {
+  connectorStatus?: SubscriptionResolver<
+    ResolversTypes["ConnectorStatusChange"],
+    "connectorStatus",
+    ParentType,
+    ContextType,
+    Partial<SubscriptionconnectorStatusArgs>
+  >;
+  messagePosted?: SubscriptionResolver<
+    ResolversTypes["Message"],
+    "messagePosted",
+    ParentType,
+    ContextType
+  >;
+};
+
+export type ConnectorStatusChangeResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["ConnectorStatusChange"] =
+    ResolversParentTypes["ConnectorStatusChange"],
+> = {
+  event?: Resolver<ResolversTypes["ConnectorEvent"], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  connector?: Resolver<
+    ResolversTypes["ConnectorStatus"],
+    ParentType,
+    ContextType
+  >;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
 export type HubResolvers<
@@ -409,31 +593,66 @@ export type MessageResolvers<
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
-export type SubscriptionResolvers<
+export type PostResolvers<
   ContextType = HubContext,
-  ParentType extends ResolversParentTypes["Subscription"] =
-    ResolversParentTypes["Subscription"],
+  ParentType extends ResolversParentTypes["Post"] =
+    ResolversParentTypes["Post"],
 > = {
-  messagePosted?: SubscriptionResolver<
-    ResolversTypes["Message"],
-    "messagePosted",
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  body?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  user?: Resolver<Maybe<ResolversTypes["User"]>, ParentType, ContextType>;
+  comments?: Resolver<
+    Maybe<Array<ResolversTypes["Comment"]>>,
     ParentType,
     ContextType
   >;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type UserResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["User"] =
+    ResolversParentTypes["User"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type CommentResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Comment"] =
+    ResolversParentTypes["Comment"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  body?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
 export type Resolvers<ContextType = HubContext> = {
   Query?: QueryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
+  ConnectorStatusChange?: ConnectorStatusChangeResolvers<ContextType>;
   Hub?: HubResolvers<ContextType>;
   ConnectorStatus?: ConnectorStatusResolvers<ContextType>;
   CacheStats?: CacheStatsResolvers<ContextType>;
   BreakerStatus?: BreakerStatusResolvers<ContextType>;
   ConnectorTestResult?: ConnectorTestResultResolvers<ContextType>;
   Message?: MessageResolvers<ContextType>;
-  Subscription?: SubscriptionResolvers<ContextType>;
+  Post?: PostResolvers<ContextType>;
+  User?: UserResolvers<ContextType>;
+  Comment?: CommentResolvers<ContextType>;
 };
 
 export type DirectiveResolvers<ContextType = HubContext> = {
   auth?: authDirectiveResolver<any, any, ContextType>;
+  cache?: cacheDirectiveResolver<any, any, ContextType>;
+  http?: httpDirectiveResolver<any, any, ContextType>;
+  graphql?: graphqlDirectiveResolver<any, any, ContextType>;
 };
