@@ -37,6 +37,11 @@ export interface ConnectorDeps {
   metrics: ConnectorMetrics;
   /** Breaker transitions and health flips, for the connectorStatus subscription. */
   onStatus(event: StatusEvent): void;
+  /**
+   * Removes the configuration's secret values from text a connector keeps and shows (`lastError`,
+   * health-check errors): an upstream may echo credentials in its error messages. The hub passes it.
+   */
+  scrub(text: string): string;
 }
 
 /**

@@ -89,6 +89,7 @@ export class Hub {
         cache: this.#cache,
         metrics: this.metrics.connector(name),
         onStatus: (event) => this.#publishStatus(name, event),
+        scrub: (text) => this.#secrets.scrub(text),
       })),
       ...options.connectors,
     };

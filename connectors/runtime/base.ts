@@ -36,7 +36,7 @@ export abstract class BaseConnector<C extends CommonOptions> implements Connecto
     try {
       await this.ping(AbortSignal.timeout(this.config.timeoutMs));
     } catch (e) {
-      error = (e as Error).name === 'TimeoutError' ? `no answer within ${this.config.timeoutMs} ms` : (e as Error).message;
+      error = this.deps.scrub((e as Error).name === 'TimeoutError' ? `no answer within ${this.config.timeoutMs} ms` : (e as Error).message);
     }
     this.runtime.recordCheck(error === null, error);
     return { ok: error === null, latencyMs: Math.round((performance.now() - started) * 100) / 100, error };

@@ -38,6 +38,8 @@ export interface RuntimeDeps {
   metrics: ConnectorMetrics;
   /** Told of every breaker transition and health flip (feeds the connectorStatus subscription). */
   onStatus(event: StatusEvent): void;
+  /** Removes the configuration's secrets from text kept for `lastError` (an upstream may echo credentials). */
+  scrub(text: string): string;
 }
 
 interface CacheEntry {
@@ -115,7 +117,7 @@ export class ConnectorRuntime {
     return { state: this.breakerState };
   }
 
-  /** Records a health check's result; a flip is a status event. */
+  /** Records a health check's result (its error already scrubbed); a flip is a status event. */
   recordCheck(ok: boolean, error: string | null): void {
     const wasHealthy = this.healthy;
     this.#lastCheckOk = ok;
@@ -178,7 +180,8 @@ export class ConnectorRuntime {
     } catch (raw) {
       const error = (raw as { code?: string }).code === 'EOPENBREAKER' ? new CircuitOpenError(this.#name) : raw;
       this.#failures++;
-      this.#lastError = (error as Error).message;
+      // The breaker's or the rate limit's refusal made no call: the last error stays the upstream's.
+      if (!(error instanceof CircuitOpenError || error instanceof RateLimitedError)) this.#lastError = this.#deps.scrub((error as Error).message);
       this.#deps.metrics.request(outcomeOf(error), (performance.now() - started) / 1000);
       throw error;
     }
