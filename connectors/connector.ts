@@ -70,15 +70,18 @@ export interface DirectiveUse {
   arguments: readonly { name: string; type: GraphQLInputType }[];
   /** `Type.field`. */
   coordinate: string;
-  /** The configured connectors: name → type. */
-  connectors: Readonly<Record<string, string>>;
   /** From `@cache` on the same field. */
   cache: { ttlMs: number; staleIfOpen: boolean | undefined } | undefined;
 }
 
-/** A directive that binds fields to a connector type (`@http`, `@graphql`, …). */
+/**
+ * A directive that binds fields to a connector type (`@http`, `@graphql`, …). Its `connector`
+ * argument is checked before `bind()` runs: it names a configured connector of that type.
+ */
 export interface FieldDirective {
   name: string;
+  /** The connector type the directive's `connector` argument must name. */
+  connectorType: string;
   /** The directive's definition and the input types it needs. */
   sdl: string;
   /** Checks one use and returns the field's resolver, or the problems found (each a sentence). */

@@ -43,12 +43,22 @@ export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): 
         at(`${coordinate} has both @${use.d.name} and a code resolver; remove one`);
         return field;
       }
+      const connector = (use.args as { connector: string }).connector;
+      const connectorType = options.connectors[connector];
+      if (connectorType !== use.d.connectorType) {
+        const known = Object.keys(options.connectors);
+        at(
+          connectorType === undefined
+            ? `${coordinate} @${use.d.name}: no connector named "${connector}" is configured (configured: ${known.join(', ') || 'none'})`
+            : `${coordinate} @${use.d.name}: connector "${connector}" is of type ${connectorType}, not ${use.d.connectorType}`,
+        );
+        return field;
+      }
       const directiveUse: DirectiveUse = {
         args: use.args,
         type: field.type,
         arguments: Object.entries(field.args ?? {}).map(([name, arg]) => ({ name, type: arg.type })),
         coordinate,
-        connectors: options.connectors,
         cache,
       };
       const resolve = use.d.bind(directiveUse);

@@ -71,17 +71,11 @@ const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
 
 export const graphqlDirective: FieldDirective = {
   name: 'graphql',
+  connectorType: 'graphql',
   sdl: SDL,
   bind(use: DirectiveUse): Resolver | string[] {
     const args = use.args as unknown as GraphqlArgs;
     const problems: string[] = [];
-    const connectorType = use.connectors[args.connector];
-    if (connectorType === undefined) {
-      const known = Object.keys(use.connectors);
-      problems.push(`no connector named "${args.connector}" is configured (configured: ${known.join(', ') || 'none'})`);
-    } else if (connectorType !== 'graphql') {
-      problems.push(`connector "${args.connector}" is of type ${connectorType}, not graphql`);
-    }
     const remoteField = args.field ?? use.coordinate.slice(use.coordinate.indexOf('.') + 1);
     if (!NAME.test(remoteField)) problems.push(`field "${remoteField}" is not a GraphQL field name`);
     const operation = args.operation ?? 'QUERY';

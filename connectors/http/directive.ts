@@ -50,17 +50,11 @@ type Resolver = GraphQLFieldResolver<unknown, HubContext>;
 
 export const httpDirective: FieldDirective = {
   name: 'http',
+  connectorType: 'http',
   sdl: SDL,
   bind(use: DirectiveUse): Resolver | string[] {
     const args = use.args as unknown as HttpArgs;
     const problems: string[] = [];
-    const connectorType = use.connectors[args.connector];
-    if (connectorType === undefined) {
-      const known = Object.keys(use.connectors);
-      problems.push(`no connector named "${args.connector}" is configured (configured: ${known.join(', ') || 'none'})`);
-    } else if (connectorType !== 'http') {
-      problems.push(`connector "${args.connector}" is of type ${connectorType}, not http`);
-    }
     if (!args.path.startsWith('/')) problems.push(`path "${args.path}" must start with /`);
 
     const path = new Template(args.path);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConfigError, parseConfig } from '../../src/config.ts';
 import { buildSchema, SchemaError } from '../../src/schema.ts';
 import { gql, project, ROOT, startHub, type TestHub } from '../../test/helpers.ts';
 import { json, Upstream } from '../../test/upstream.ts';
@@ -25,6 +26,11 @@ function jsonplaceholder(): Upstream {
     }
     if (url.pathname.startsWith('/echo')) return json(res, 200, { method: req.method, url: req.url, headers: req.headers, body: req.body ? JSON.parse(req.body) : null });
     if (url.pathname === '/wrapped') return json(res, 200, { data: { items: [{ id: 1, name: 'a' }] } });
+    if (url.pathname === '/moved') {
+      res.writeHead(302, { location: '/wrapped' });
+      return void res.end();
+    }
+    if (url.pathname === '/big') return json(res, 200, { blob: 'x'.repeat(4096) });
     if (url.pathname === '/html') {
       res.writeHead(200, { 'content-type': 'text/html' });
       return void res.end('<html>maintenance</html>');
@@ -63,6 +69,9 @@ type Query {
     @http(connector: "api", path: "/echo/{args.segment}", query: [{key: "q", value: "{args.q}"}], headers: [{key: "tenant", value: "{args.tenant}"}])
   items: [Item!]! @http(connector: "api", path: "/wrapped", select: "data.items")
   html: String @http(connector: "api", path: "/html")
+  moved: [Item!] @http(connector: "api", path: "/moved", select: "data.items")
+  movedFollowed: [Item!] @http(connector: "follow", path: "/moved", select: "data.items")
+  big: String @http(connector: "small", path: "/big", select: "blob")
   ok: String
 }
 type Mutation {
@@ -76,7 +85,13 @@ beforeAll(async () => {
   upstream = await jsonplaceholder().start();
   h = await startHub(
     { 'schema/api.graphql': SDL, 'resolvers/ok.mjs': "export default { Query: { ok: () => 'fine' } };" },
-    { connectors: { api: { type: 'http', baseUrl: `${upstream.url}/`, retry: { attempts: 0 } } } },
+    {
+      connectors: {
+        api: { type: 'http', baseUrl: `${upstream.url}/`, retry: { attempts: 0 } },
+        follow: { type: 'http', baseUrl: upstream.url, followRedirects: true },
+        small: { type: 'http', baseUrl: upstream.url, maxResponseBytes: 1024 },
+      },
+    },
   );
 });
 afterAll(async () => {
@@ -97,6 +112,10 @@ describe('@http', () => {
       expect(post.user).toEqual({ id: String(source.userId), name: data.users.find((u) => u.id === source.userId)!.name });
     }
     expect(upstream.requests.map((q) => q.url)).toEqual(['/posts', `/users?${data.users.map((u) => `id=${u.id}`).join('&')}`]);
+    // One batch of the 10 distinct user ids (DataLoader dedupes the 100 keys).
+    const metrics = await (await fetch(`${h.origin}/metrics`)).text();
+    expect(metrics).toContain('junction_dataloader_batch_size_sum{connector="api",field="Post.user"} 10\n');
+    expect(metrics).toContain('junction_dataloader_batch_size_count{connector="api",field="Post.user"} 1\n');
   });
 
   it('without batchKey, identical calls are still made once: 1 + 10 calls for 100 posts', async () => {
@@ -156,6 +175,46 @@ describe('@http', () => {
       message: `GET ${upstream.url}/users/999 answered 404: no such user`,
       extensions: { code: 'UPSTREAM_ERROR', connector: 'api', status: 404 },
     });
+  });
+});
+
+describe('http connector limits', () => {
+  it('does not follow redirects unless followRedirects is on', async () => {
+    const r = await gql(h.url, '{ moved { id } movedFollowed { id } }');
+    expect(r.body.data).toEqual({ moved: null, movedFollowed: [{ id: '1' }] });
+    expect(r.body.errors).toMatchObject([
+      { path: ['moved'], message: `GET ${upstream.url}/moved answered 302 (a redirect; set followRedirects to follow it)`, extensions: { code: 'UPSTREAM_ERROR', status: 302 } },
+    ]);
+  });
+
+  it('refuses a response over maxResponseBytes', async () => {
+    const r = await gql(h.url, '{ big }');
+    expect(r.body.errors).toMatchObject([
+      { path: ['big'], message: `GET ${upstream.url}/big answered more than 1024 bytes`, extensions: { code: 'UPSTREAM_ERROR', connector: 'small', status: 200 } },
+    ]);
+  });
+});
+
+describe('http connector configuration', () => {
+  it('names each bad key of a connector with its path', () => {
+    const problems = (connector: Record<string, unknown>) => {
+      try {
+        parseConfig({ connectors: { crm: connector } }, { file: 'junction.config.yaml', baseDir: '/tmp' });
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    expect(problems({ type: 'http', baseUrl: 'ftp://x', retry: { attempts: 'x' }, timeoutMs: -1, color: 'red' })).toEqual([
+      'connectors.crm.timeoutMs: expected a positive integer, got -1',
+      'connectors.crm.retry.attempts: expected a whole number of 0 or more, got "x"',
+      'connectors.crm.baseUrl: expected an http:// or https:// URL, got "ftp://x"',
+      'connectors.crm.color: unknown key',
+    ]);
+    expect(problems({ type: 'http' })).toEqual(['connectors.crm.baseUrl: expected an http:// or https:// URL, got nothing']);
+    expect(problems({ type: 'http', baseUrl: 'http://x', auth: { type: 'bearer', token: 'hunter2-token', extra: 1 } })).toEqual([
+      'connectors.crm.auth.extra: unknown key',
+    ]);
   });
 });
 
