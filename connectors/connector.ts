@@ -21,6 +21,8 @@ export interface ConnectorStatus {
   requests: number;
   failures: number;
   cache: { hits: number; misses: number } | null;
+  /** Connection pool, for connectors that have one (sql). */
+  pool: { total: number; idle: number; waiting: number } | null;
 }
 
 export interface ConnectorTestResult {
@@ -42,6 +44,8 @@ export interface ConnectorDeps {
    * health-check errors): an upstream may echo credentials in its error messages. The hub passes it.
    */
   scrub(text: string): string;
+  /** The config file's folder: relative paths in a connector's config resolve against it. */
+  baseDir: string;
 }
 
 /**

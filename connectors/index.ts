@@ -2,6 +2,7 @@ import type { Connector, ConnectorDeps, ConnectorType, FieldDirective } from './
 import { graphqlConnector } from './graphql/index.ts';
 import { httpConnector } from './http/index.ts';
 import type { CommonOptions } from './runtime/options.ts';
+import { sqlConnector } from './sql/index.ts';
 
 /**
  * The registry of connector types: adding a type is its folder under connectors/ and one line
@@ -11,6 +12,7 @@ import type { CommonOptions } from './runtime/options.ts';
 export const connectorTypes: Record<string, ConnectorType<any>> = {
   http: httpConnector,
   graphql: graphqlConnector,
+  sql: sqlConnector,
 };
 
 /** The binding directives of every registered type (`@http`, `@graphql`, …). */

@@ -14,6 +14,10 @@ export interface ConnectorMetrics {
   retry(): void;
   rateLimited(): void;
   batch(field: string, size: number): void;
+  /** SQL statements a database ran. */
+  statements(count: number): void;
+  /** Where the connection pool's numbers are read from at each scrape. */
+  pool(read: () => { total: number; idle: number; waiting: number }): void;
 }
 
 /**
@@ -87,8 +91,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #statements = new Counter({
+    name: 'junction_sql_statements_total',
+    help: 'SQL statements run by a sql connector (a batch is one statement).',
+    labelNames: ['connector'] as const,
+    registers: [this.registry],
+  });
+  readonly #pools = new Map<string, () => { total: number; idle: number; waiting: number }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    const pools = this.#pools;
+    new Gauge({
+      name: 'junction_connector_pool_connections',
+      help: 'Connections of a connector pool: total, idle, and waiting (calls queued for one).',
+      labelNames: ['connector', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [connector, read] of pools) {
+          const stats = read();
+          for (const state of ['total', 'idle', 'waiting'] as const) this.set({ connector, state }, stats[state]);
+        }
+      },
+    });
   }
 
   /** The metrics of one connector, its label bound. */
@@ -109,6 +134,8 @@ export class Metrics {
       retry: () => this.#retries.inc({ connector }),
       rateLimited: () => this.#rateLimited.inc({ connector }),
       batch: (field, size) => this.#batchSize.observe({ connector, field }, size),
+      statements: (count) => this.#statements.inc({ connector }, count),
+      pool: (read) => this.#pools.set(connector, read),
     };
   }
 

@@ -90,6 +90,7 @@ export class Hub {
         metrics: this.metrics.connector(name),
         onStatus: (event) => this.#publishStatus(name, event),
         scrub: (text) => this.#secrets.scrub(text),
+        baseDir: options.config.baseDir,
       })),
       ...options.connectors,
     };

@@ -27,6 +27,7 @@ class SwitchableConnector implements Connector {
       requests: 7,
       failures: this.healthy ? 0 : 3,
       cache: null,
+      pool: null,
     };
   }
   async check(): Promise<ConnectorTestResult> {

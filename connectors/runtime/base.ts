@@ -55,6 +55,7 @@ export abstract class BaseConnector<C extends CommonOptions> implements Connecto
       requests,
       failures,
       cache: cached ? cache : null,
+      pool: null,
     };
   }
 

@@ -43,7 +43,14 @@ export class UpstreamError extends ConnectorError {
   constructor(
     connector: string,
     message: string,
-    options: { status?: number; retryAfterMs?: number; transient?: boolean; details?: Record<string, unknown> } = {},
+    options: {
+      status?: number;
+      retryAfterMs?: number;
+      transient?: boolean;
+      /** Default: by status (5xx, 408, 429, or no status: the system failed). */
+      countsAsFailure?: boolean;
+      details?: Record<string, unknown>;
+    } = {},
   ) {
     super(connector, message, {
       ...(options.status !== undefined && { status: options.status }),
@@ -54,7 +61,7 @@ export class UpstreamError extends ConnectorError {
     this.code = status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.UPSTREAM_ERROR;
     this.transient = options.transient ?? (status === undefined || TRANSIENT_STATUS.has(status));
     // A 4xx is the caller's mistake (not found, bad input), not an outage; 408 and 429 are.
-    this.countsAsFailure = status === undefined || status >= 500 || status === 408 || status === 429;
+    this.countsAsFailure = options.countsAsFailure ?? (status === undefined || status >= 500 || status === 408 || status === 429);
     this.retryAfterMs = options.retryAfterMs;
   }
 

@@ -209,7 +209,9 @@ export class ConnectorRuntime {
   async #attempt<T>(call: Call<T>): Promise<T> {
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
-      return await call.attempt(signal);
+      // Raced against the deadline, so an attempt that cannot be aborted (a database driver
+      // waiting on its server) still ends on time; its late result is dropped.
+      return await Promise.race([call.attempt(signal), rejectOnAbort(signal)]);
     } catch (error) {
       if (signal.aborted && !(error instanceof ConnectorError)) throw new UpstreamTimeoutError(this.#name, this.#options.timeoutMs);
       throw error;
@@ -225,6 +227,10 @@ export class ConnectorRuntime {
   close(): void {
     this.#breaker?.shutdown();
   }
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
 }
 
 function outcomeOf(error: unknown): 'error' | 'timeout' | 'circuit_open' | 'rate_limited' {

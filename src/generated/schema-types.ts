@@ -42,6 +42,10 @@ export type Query = {
   posts?: Maybe<Array<Post>>;
   post?: Maybe<Post>;
   user?: Maybe<User>;
+  customers?: Maybe<Array<Customer>>;
+  customer?: Maybe<Customer>;
+  products?: Maybe<Array<Product>>;
+  accounts?: Maybe<Array<Account>>;
 };
 
 export type QueryhelloArgs = {
@@ -60,6 +64,14 @@ export type QueryuserArgs = {
   id: Scalars["ID"];
 };
 
+export type QuerycustomersArgs = {
+  first?: InputMaybe<Scalars["Int"]>;
+};
+
+export type QuerycustomerArgs = {
+  id: Scalars["ID"];
+};
+
 export type Mutation = {
   __typename?: "Mutation";
   /** Runs a connector's health check now. Requires `admin` when `auth` is configured. */
@@ -68,6 +80,13 @@ export type Mutation = {
   resetBreaker: BreakerStatus;
   /** Posts a message; every `messagePosted` subscriber receives it. */
   postMessage: Message;
+  /** Adds a customer; a second customer with the same email is refused (a UNIQUE constraint). */
+  createCustomer?: Maybe<Customer>;
+  /**
+   * Moves money between two accounts in one transaction: credit, then debit. When the debit would
+   * take the balance below zero, the credit is rolled back too and both balances stay as they were.
+   */
+  transfer?: Maybe<Array<Account>>;
 };
 
 export type MutationtestConnectorArgs = {
@@ -81,6 +100,18 @@ export type MutationresetBreakerArgs = {
 export type MutationpostMessageArgs = {
   author: Scalars["String"];
   text: Scalars["String"];
+};
+
+export type MutationcreateCustomerArgs = {
+  name: Scalars["String"];
+  email: Scalars["String"];
+  city: Scalars["String"];
+};
+
+export type MutationtransferArgs = {
+  from: Scalars["ID"];
+  to: Scalars["ID"];
+  amountCents: Scalars["Int"];
 };
 
 export type Subscription = {
@@ -137,6 +168,16 @@ export type ConnectorStatus = {
   requests: Scalars["Int"];
   failures: Scalars["Int"];
   cache?: Maybe<CacheStats>;
+  /** The connection pool, for connectors that have one (sql). */
+  pool?: Maybe<PoolStats>;
+};
+
+export type PoolStats = {
+  __typename?: "PoolStats";
+  total: Scalars["Int"];
+  idle: Scalars["Int"];
+  /** Calls waiting for a free connection. */
+  waiting: Scalars["Int"];
 };
 
 export type CacheStats = {
@@ -205,6 +246,53 @@ export type Comment = {
   name: Scalars["String"];
   email: Scalars["String"];
   body: Scalars["String"];
+};
+
+export type Customer = {
+  __typename?: "Customer";
+  id: Scalars["ID"];
+  name: Scalars["String"];
+  email: Scalars["String"];
+  city: Scalars["String"];
+  createdAt: Scalars["String"];
+  /** All the listed customers' orders in one statement. */
+  orders?: Maybe<Array<Order>>;
+};
+
+export type Order = {
+  __typename?: "Order";
+  id: Scalars["ID"];
+  customerId: Scalars["ID"];
+  status: Scalars["String"];
+  placedAt: Scalars["String"];
+  customer?: Maybe<Customer>;
+  items?: Maybe<Array<OrderItem>>;
+  /** The order's total, computed by the database. */
+  totalCents?: Maybe<Scalars["Int"]>;
+};
+
+export type OrderItem = {
+  __typename?: "OrderItem";
+  /** The product's id. */
+  id: Scalars["ID"];
+  name: Scalars["String"];
+  priceCents: Scalars["Int"];
+  quantity: Scalars["Int"];
+};
+
+export type Product = {
+  __typename?: "Product";
+  id: Scalars["ID"];
+  name: Scalars["String"];
+  priceCents: Scalars["Int"];
+  stock: Scalars["Int"];
+};
+
+export type Account = {
+  __typename?: "Account";
+  id: Scalars["ID"];
+  owner: Scalars["String"];
+  balanceCents: Scalars["Int"];
 };
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -318,6 +406,7 @@ export type ResolversTypes = {
   Hub: ResolverTypeWrapper<Hub>;
   ConnectorStatus: ResolverTypeWrapper<ConnectorStatus>;
   Boolean: ResolverTypeWrapper<Scalars["Boolean"]>;
+  PoolStats: ResolverTypeWrapper<PoolStats>;
   CacheStats: ResolverTypeWrapper<CacheStats>;
   BreakerStatus: ResolverTypeWrapper<BreakerStatus>;
   BreakerState: BreakerState;
@@ -330,6 +419,11 @@ export type ResolversTypes = {
   Post: ResolverTypeWrapper<Post>;
   User: ResolverTypeWrapper<User>;
   Comment: ResolverTypeWrapper<Comment>;
+  Customer: ResolverTypeWrapper<Customer>;
+  Order: ResolverTypeWrapper<Order>;
+  OrderItem: ResolverTypeWrapper<OrderItem>;
+  Product: ResolverTypeWrapper<Product>;
+  Account: ResolverTypeWrapper<Account>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -344,6 +438,7 @@ export type ResolversParentTypes = {
   Hub: Hub;
   ConnectorStatus: ConnectorStatus;
   Boolean: Scalars["Boolean"];
+  PoolStats: PoolStats;
   CacheStats: CacheStats;
   BreakerStatus: BreakerStatus;
   ConnectorTestResult: ConnectorTestResult;
@@ -353,6 +448,11 @@ export type ResolversParentTypes = {
   Post: Post;
   User: User;
   Comment: Comment;
+  Customer: Customer;
+  Order: Order;
+  OrderItem: OrderItem;
+  Product: Product;
+  Account: Account;
 };
 
 export type authDirectiveArgs = {
@@ -409,6 +509,19 @@ export type graphqlDirectiveResolver<
   Args = graphqlDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type sqlDirectiveArgs = {
+  connector: Scalars["String"];
+  query: Array<Scalars["String"]>;
+  batchKey?: Maybe<Scalars["String"]>;
+};
+
+export type sqlDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = sqlDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type QueryResolvers<
   ContextType = HubContext,
   ParentType extends ResolversParentTypes["Query"] =
@@ -444,6 +557,28 @@ export type QueryResolvers<
     ContextType,
     RequireFields<QueryuserArgs, "id">
   >;
+  customers?: Resolver<
+    Maybe<Array<ResolversTypes["Customer"]>>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerycustomersArgs, "first">
+  >;
+  customer?: Resolver<
+    Maybe<ResolversTypes["Customer"]>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerycustomerArgs, "id">
+  >;
+  products?: Resolver<
+    Maybe<Array<ResolversTypes["Product"]>>,
+    ParentType,
+    ContextType
+  >;
+  accounts?: Resolver<
+    Maybe<Array<ResolversTypes["Account"]>>,
+    ParentType,
+    ContextType
+  >;
 };
 
 export type MutationResolvers<
@@ -468,6 +603,18 @@ export type MutationResolvers<
     ParentType,
     ContextType,
     RequireFields<MutationpostMessageArgs, "author" | "text">
+  >;
+  createCustomer?: Resolver<
+    Maybe<ResolversTypes["Customer"]>,
+    ParentType,
+    ContextType,
+    RequireFields<MutationcreateCustomerArgs, "name" | "email" | "city">
+  >;
+  transfer?: Resolver<
+    Maybe<Array<ResolversTypes["Account"]>>,
+    ParentType,
+    ContextType,
+    RequireFields<MutationtransferArgs, "from" | "to" | "amountCents">
   >;
 };
 
@@ -547,6 +694,18 @@ export type ConnectorStatusResolvers<
     ParentType,
     ContextType
   >;
+  pool?: Resolver<Maybe<ResolversTypes["PoolStats"]>, ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type PoolStatsResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["PoolStats"] =
+    ResolversParentTypes["PoolStats"],
+> = {
+  total?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  idle?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  waiting?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
@@ -634,6 +793,82 @@ export type CommentResolvers<
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
+export type CustomerResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Customer"] =
+    ResolversParentTypes["Customer"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  city?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  orders?: Resolver<
+    Maybe<Array<ResolversTypes["Order"]>>,
+    ParentType,
+    ContextType
+  >;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type OrderResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Order"] =
+    ResolversParentTypes["Order"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  customerId?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  placedAt?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  customer?: Resolver<
+    Maybe<ResolversTypes["Customer"]>,
+    ParentType,
+    ContextType
+  >;
+  items?: Resolver<
+    Maybe<Array<ResolversTypes["OrderItem"]>>,
+    ParentType,
+    ContextType
+  >;
+  totalCents?: Resolver<Maybe<ResolversTypes["Int"]>, ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type OrderItemResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["OrderItem"] =
+    ResolversParentTypes["OrderItem"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  priceCents?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type ProductResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Product"] =
+    ResolversParentTypes["Product"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  priceCents?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type AccountResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["Account"] =
+    ResolversParentTypes["Account"],
+> = {
+  id?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  owner?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  balanceCents?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = HubContext> = {
   Query?: QueryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
@@ -641,6 +876,7 @@ export type Resolvers<ContextType = HubContext> = {
   ConnectorStatusChange?: ConnectorStatusChangeResolvers<ContextType>;
   Hub?: HubResolvers<ContextType>;
   ConnectorStatus?: ConnectorStatusResolvers<ContextType>;
+  PoolStats?: PoolStatsResolvers<ContextType>;
   CacheStats?: CacheStatsResolvers<ContextType>;
   BreakerStatus?: BreakerStatusResolvers<ContextType>;
   ConnectorTestResult?: ConnectorTestResultResolvers<ContextType>;
@@ -648,6 +884,11 @@ export type Resolvers<ContextType = HubContext> = {
   Post?: PostResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Comment?: CommentResolvers<ContextType>;
+  Customer?: CustomerResolvers<ContextType>;
+  Order?: OrderResolvers<ContextType>;
+  OrderItem?: OrderItemResolvers<ContextType>;
+  Product?: ProductResolvers<ContextType>;
+  Account?: AccountResolvers<ContextType>;
 };
 
 export type DirectiveResolvers<ContextType = HubContext> = {
@@ -655,4 +896,5 @@ export type DirectiveResolvers<ContextType = HubContext> = {
   cache?: cacheDirectiveResolver<any, any, ContextType>;
   http?: httpDirectiveResolver<any, any, ContextType>;
   graphql?: graphqlDirectiveResolver<any, any, ContextType>;
+  sql?: sqlDirectiveResolver<any, any, ContextType>;
 };

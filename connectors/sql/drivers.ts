@@ -1,0 +1,270 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { Dialect } from './statement.ts';
+
+export interface SqlStatement {
+  sql: string;
+  params: unknown[];
+}
+
+export type Row = Record<string, unknown>;
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+export interface PoolOptions {
+  min: number;
+  max: number;
+  idleTimeoutMs: number;
+  /** How long a statement may run on the server. */
+  statementTimeoutMs: number;
+}
+
+/**
+ * One database behind one interface. `run` executes statements on one connection, in a
+ * transaction when asked, and answers the last statement's rows; a statement without rows
+ * answers one row `{ affected_rows, insert_id }`.
+ */
+export interface SqlDriver {
+  readonly dialect: Dialect;
+  run(statements: SqlStatement[], transaction: boolean): Promise<Row[]>;
+  /** Why `sql` cannot be prepared, where the driver can tell without running it (SQLite). */
+  prepareError(sql: string): string | undefined;
+  ping(): Promise<void>;
+  pool(): PoolStats;
+  close(): Promise<void>;
+}
+
+export function dialectOf(url: string): Dialect | undefined {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (/^postgres(ql)?:\/\//.test(url)) return 'postgres';
+  if (/^mysql:\/\//.test(url)) return 'mysql';
+  return undefined;
+}
+
+export function createDriver(url: string, pool: PoolOptions, baseDir: string): SqlDriver {
+  switch (dialectOf(url)) {
+    case 'sqlite':
+      return new SqliteDriver(sqlitePath(url, baseDir));
+    case 'postgres':
+      return new PostgresDriver(url, pool);
+    case 'mysql':
+      return new MysqlDriver(url, pool);
+    default:
+      throw new TypeError(`unsupported database URL: ${url.split(':')[0]}`);
+  }
+}
+
+/** `sqlite:./a.db`, `sqlite:a.db` (relative to the config file), `sqlite:///abs/a.db`, `sqlite::memory:`. */
+export function sqlitePath(url: string, baseDir: string): string {
+  const rest = url.slice('sqlite:'.length);
+  if (rest === ':memory:') return rest;
+  const file = rest.startsWith('///') ? rest.slice(2) : rest.startsWith('//') ? rest.slice(2) : rest;
+  return path.resolve(baseDir, file);
+}
+
+// ---- SQLite (better-sqlite3) -------------------------------------------------------------------
+
+const MAX_PREPARED = 500;
+
+/**
+ * Embedded SQLite: one synchronous connection, so a statement blocks the event loop while it
+ * runs; meant for the demo and small local data. WAL mode lets readers and a writer overlap.
+ */
+class SqliteDriver implements SqlDriver {
+  readonly dialect = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #prepared = new Map<string, Database.Statement>();
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  /** Runs a script of many statements (a seed); no parameters. */
+  exec(script: string): void {
+    this.#db.exec(script);
+  }
+
+  hasTables(): boolean {
+    return this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").get() !== undefined;
+  }
+
+  async run(statements: SqlStatement[], transaction: boolean): Promise<Row[]> {
+    const runAll = () => {
+      let rows: Row[] = [];
+      for (const { sql, params } of statements) rows = this.#one(sql, params);
+      return rows;
+    };
+    return transaction ? this.#db.transaction(runAll)() : runAll();
+  }
+
+  #one(sql: string, params: unknown[]): Row[] {
+    let statement = this.#prepared.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      if (this.#prepared.size >= MAX_PREPARED) this.#prepared.delete(this.#prepared.keys().next().value!);
+      this.#prepared.set(sql, statement);
+    }
+    if (statement.reader) return statement.all(...params) as Row[];
+    const result = statement.run(...params);
+    return [{ affected_rows: result.changes, insert_id: Number(result.lastInsertRowid) }];
+  }
+
+  prepareError(sql: string): string | undefined {
+    try {
+      this.#db.prepare(sql);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  pool(): PoolStats {
+    return { total: 1, idle: 1, waiting: 0 };
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}
+
+// ---- PostgreSQL (pg) -------------------------------------------------------------------------
+
+class PostgresDriver implements SqlDriver {
+  readonly dialect = 'postgres' as const;
+  readonly #pool: pg.Pool;
+
+  constructor(url: string, options: PoolOptions) {
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      min: options.min,
+      max: options.max,
+      idleTimeoutMillis: options.idleTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+      connectionTimeoutMillis: options.statementTimeoutMs,
+    });
+    // An idle client whose server went away: the pool drops it; the next call reconnects.
+    this.#pool.on('error', () => undefined);
+  }
+
+  async run(statements: SqlStatement[], transaction: boolean): Promise<Row[]> {
+    const client = await this.#pool.connect();
+    let broken: unknown;
+    try {
+      if (transaction) await client.query('BEGIN');
+      let rows: Row[] = [];
+      for (const { sql, params } of statements) {
+        const result = await client.query(sql, params);
+        rows = result.fields.length > 0 ? result.rows : [{ affected_rows: result.rowCount ?? 0, insert_id: null }];
+      }
+      if (transaction) await client.query('COMMIT');
+      return rows;
+    } catch (error) {
+      if (transaction) await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+      throw error;
+    } finally {
+      client.release(broken as Error | undefined);
+    }
+  }
+
+  prepareError(): string | undefined {
+    return undefined;
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+
+  pool(): PoolStats {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+}
+
+// ---- MySQL / MariaDB (mysql2) ------------------------------------------------------------------
+
+interface Mysql2PoolInternals {
+  pool: { _allConnections: { length: number }; _freeConnections: { length: number }; _connectionQueue: { length: number } };
+}
+
+class MysqlDriver implements SqlDriver {
+  readonly dialect = 'mysql' as const;
+  readonly #pool: mysql.Pool;
+  readonly #timeout: number;
+
+  constructor(url: string, options: PoolOptions) {
+    this.#pool = mysql.createPool({
+      uri: url,
+      connectionLimit: options.max,
+      maxIdle: Math.max(options.min, 1),
+      idleTimeout: options.idleTimeoutMs,
+      waitForConnections: true,
+      queueLimit: 0,
+      connectTimeout: options.statementTimeoutMs,
+      timezone: 'Z',
+      decimalNumbers: true,
+      supportBigNumbers: true,
+    });
+    this.#pool.on('connection', () => undefined);
+    this.#timeout = options.statementTimeoutMs;
+  }
+
+  async run(statements: SqlStatement[], transaction: boolean): Promise<Row[]> {
+    const connection = await this.#pool.getConnection();
+    try {
+      if (transaction) await connection.beginTransaction();
+      let rows: Row[] = [];
+      for (const { sql, params } of statements) {
+        // execute: a server-side prepared statement, the values bound, never spliced.
+        const [result] = await connection.execute({ sql, timeout: this.#timeout }, params as never[]);
+        rows = Array.isArray(result)
+          ? (result as Row[])
+          : [{ affected_rows: (result as mysql.ResultSetHeader).affectedRows, insert_id: (result as mysql.ResultSetHeader).insertId }];
+      }
+      if (transaction) await connection.commit();
+      return rows;
+    } catch (error) {
+      if (transaction) await connection.rollback().catch(() => undefined);
+      throw error;
+    } finally {
+      connection.release();
+    }
+  }
+
+  prepareError(): string | undefined {
+    return undefined;
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+
+  pool(): PoolStats {
+    const core = (this.#pool as unknown as Mysql2PoolInternals).pool;
+    const total = core._allConnections.length;
+    return { total, idle: core._freeConnections.length, waiting: core._connectionQueue.length };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+}
+
+export { SqliteDriver };
