@@ -90,6 +90,11 @@ export interface FieldDirective {
   sdl: string;
   /** Checks one use and returns the field's resolver, or the problems found (each a sentence). */
   bind(use: DirectiveUse): GraphQLFieldResolver<unknown, HubContext> | string[];
+  /**
+   * `junction check` only: problems the connector's system itself finds in this use without
+   * running it (SQLite prepares the statements), as sentences.
+   */
+  verify?(use: DirectiveUse, config: CommonOptions, baseDir: string): string[];
 }
 
 /** A connector type: its folder under connectors/ exports one of these, and the registry names it. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, getLocation, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
 import type { DirectiveUse, FieldDirective } from '../connectors/connector.ts';
+import type { CommonOptions } from '../connectors/runtime/options.ts';
 import type { HubContext } from './context.ts';
 import type { SchemaProblem } from './schema.ts';
 
@@ -9,6 +10,8 @@ export interface BindingOptions {
   directives: FieldDirective[];
   /** The configured connectors: name → type. */
   connectors: Readonly<Record<string, string>>;
+  /** `junction check`: let each directive's connector verify its uses (prepare SQL, …). */
+  verify?: { configs: Readonly<Record<string, CommonOptions>>; baseDir: string } | undefined;
 }
 
 /**
@@ -62,8 +65,9 @@ export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): 
         cache,
       };
       const resolve = use.d.bind(directiveUse);
-      if (Array.isArray(resolve)) {
-        for (const problem of resolve) at(`${coordinate} @${use.d.name}: ${problem}`);
+      const verified = !Array.isArray(resolve) && options.verify && use.d.verify ? use.d.verify(directiveUse, options.verify.configs[connector]!, options.verify.baseDir) : [];
+      if (Array.isArray(resolve) || verified.length > 0) {
+        for (const problem of Array.isArray(resolve) ? resolve : verified) at(`${coordinate} @${use.d.name}: ${problem}`);
         return field;
       }
       return { ...field, resolve };

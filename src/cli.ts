@@ -85,19 +85,20 @@ function print(text: string): number {
   return 0;
 }
 
-async function composedSchema(config: HubConfig) {
+async function composedSchema(config: HubConfig, verify = false) {
   return buildSchema({
     schema: config.schema,
     resolvers: config.resolvers,
     baseDir: config.baseDir,
     authEnabled: config.auth !== undefined,
     connectors: Object.fromEntries(Object.entries(config.connectors).map(([name, c]) => [name, c.type])),
+    ...(verify && { verify: config.connectors }),
   });
 }
 
 async function check(configPath: string | undefined): Promise<number> {
   const config = loadConfig({ configPath });
-  const schema = await composedSchema(config);
+  const schema = await composedSchema(config, true);
   const types = Object.keys(schema.getTypeMap()).filter((t) => !t.startsWith('__')).length;
   const what = config.file === '(defaults)' ? 'no config file, the defaults are' : `${config.file} is`;
   const connectors = Object.keys(config.connectors).length;

@@ -25,6 +25,7 @@ import {
 // location; buildASTSchema would join them into one message. graphql is pinned to 16.x.
 import { validateSDL } from 'graphql/validation/validate.js';
 import { fieldDirectives } from '../connectors/index.ts';
+import type { CommonOptions } from '../connectors/runtime/options.ts';
 import { applyAuthDirective } from './auth-directive.ts';
 import { bindDirectives } from './bindings.ts';
 import { hubResolvers } from './hub-api.ts';
@@ -63,6 +64,8 @@ export interface SchemaOptions {
    * are not bound: the schema's shape only (what codegen needs).
    */
   connectors?: Readonly<Record<string, string>>;
+  /** `junction check`: the connectors' configs, so directives can be verified against them. */
+  verify?: Readonly<Record<string, CommonOptions>>;
 }
 
 const BUILTIN_SDL = new URL('./hub.graphql', import.meta.url);
@@ -111,7 +114,11 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   if (problems.length > 0) throw new SchemaError(problems);
 
   if (!options.connectors) return applyAuthDirective(schema, { authEnabled: options.authEnabled });
-  const bound = bindDirectives(schema, { directives: fieldDirectives, connectors: options.connectors });
+  const bound = bindDirectives(schema, {
+    directives: fieldDirectives,
+    connectors: options.connectors,
+    verify: options.verify && { configs: options.verify, baseDir: options.baseDir },
+  });
   if (bound.problems.length > 0) throw new SchemaError(bound.problems);
   return applyAuthDirective(bound.schema, { authEnabled: options.authEnabled });
 }

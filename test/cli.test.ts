@@ -1,6 +1,6 @@
 // The `junction` command as a user runs it: a real child process (bin/junction.mjs), its exit
 // code and the exact text it prints.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { printSchema } from 'graphql';
@@ -110,7 +110,7 @@ describe('junction check', () => {
     expect(result).toEqual({
       code: 0,
       signal: null,
-      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 1 connector configured\n`,
+      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 2 connectors configured\n`,
       stderr: '',
     });
   });
@@ -314,6 +314,31 @@ describe('invalid schema: exit 2, file:line:column and the reason', () => {
     const result = await junction(['serve', '--port', String(port)], temp(files));
     expect(result).toEqual({ code: 2, signal: null, stdout: '', stderr: invalidSchema(...problems) });
     expect(await listening(port)).toBe(false);
+  });
+
+  it('check: SQL that SQLite cannot prepare, against the seed when the database does not exist yet', async () => {
+    const dir = temp({
+      'junction.config.yaml': 'connectors:\n  db:\n    type: sql\n    url: sqlite:data/app.db\n    seed: seed.sql\n',
+      'seed.sql': 'CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n',
+      'schema/greeting.graphql':
+        'type Item { id: ID! name: String! }\ntype Query {\n  items: [Item!] @sql(connector: "db", query: "SELECT * FROM items")\n  bad: [Item!] @sql(connector: "db", query: "SELECT * FROM itemz WHERE id = :args.id")\n}\n',
+      'resolvers/greeting.ts': null,
+    });
+    const result = await junction(['check'], dir);
+    expect(result).toEqual({
+      code: 2,
+      signal: null,
+      stdout: '',
+      stderr: invalidSchema(
+        'schema/greeting.graphql:4:3: Query.bad @sql: :args.id names an argument the field does not have (arguments: none)',
+      ),
+    });
+    // Checking created nothing: the database is made by the first start.
+    expect(existsSync(path.join(dir, 'data'))).toBe(false);
+    writeFileSync(path.join(dir, 'schema/greeting.graphql'), 'type Item { id: ID! name: String! }\ntype Query {\n  items: [Item!] @sql(connector: "db", query: "SELECT * FROM items")\n  bad: [Item!] @sql(connector: "db", query: "SELECT * FROM itemz")\n}\n');
+    expect((await junction(['check'], dir)).stderr).toBe(
+      invalidSchema('schema/greeting.graphql:4:3: Query.bad @sql: SQLite cannot prepare "SELECT * FROM itemz": no such table: itemz'),
+    );
   });
 
   it('serve: an invalid config stops start-up too', async () => {

@@ -3,8 +3,11 @@ import type { HubContext } from '../../src/context.ts';
 import type { DirectiveUse, FieldDirective } from '../connector.ts';
 import { requestLoader } from '../runtime/loaders.ts';
 import type { TemplateScope } from '../runtime/template.ts';
-import type { Row } from './drivers.ts';
-import type { SqlConnector } from './index.ts';
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import type { CommonOptions } from '../runtime/options.ts';
+import { dialectOf, openSqliteForCheck, type Row, sqlitePath } from './drivers.ts';
+import type { SqlConfig, SqlConnector } from './index.ts';
 import { Statement } from './statement.ts';
 
 const SDL = `
@@ -40,6 +43,7 @@ export const sqlDirective: FieldDirective = {
   name: 'sql',
   connectorType: 'sql',
   sdl: SDL,
+  verify,
   bind(use: DirectiveUse): Resolver | string[] {
     const args = use.args as unknown as SqlArgs;
     const statements = args.query.map((q) => new Statement(q));
@@ -106,6 +110,29 @@ export const sqlDirective: FieldDirective = {
     };
   },
 };
+
+const checkDatabases = new Map<string, Database.Database>();
+
+/** `junction check`: SQLite prepares each statement; other engines are checked when they run. */
+function verify(use: DirectiveUse, config: CommonOptions, baseDir: string): string[] {
+  const { url, seed } = config as SqlConfig;
+  if (dialectOf(url) !== 'sqlite') return [];
+  const file = sqlitePath(url, baseDir);
+  let db = checkDatabases.get(file);
+  if (!db) {
+    db = openSqliteForCheck(file, seed && path.resolve(baseDir, seed));
+    checkDatabases.set(file, db);
+  }
+  const empty: TemplateScope = { args: {}, parent: {}, context: { user: null } };
+  return (use.args as unknown as SqlArgs).query.flatMap((q) => {
+    try {
+      db.prepare(new Statement(q).compile('sqlite', empty).sql);
+      return [];
+    } catch (error) {
+      return [`SQLite cannot prepare "${q}": ${(error as Error).message}`];
+    }
+  });
+}
 
 function valueAt(value: unknown, path: string[]): unknown {
   let out = value;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
@@ -34,8 +34,6 @@ export interface PoolOptions {
 export interface SqlDriver {
   readonly dialect: Dialect;
   run(statements: SqlStatement[], transaction: boolean): Promise<Row[]>;
-  /** Why `sql` cannot be prepared, where the driver can tell without running it (SQLite). */
-  prepareError(sql: string): string | undefined;
   ping(): Promise<void>;
   pool(): PoolStats;
   close(): Promise<void>;
@@ -120,15 +118,6 @@ class SqliteDriver implements SqlDriver {
     return [{ affected_rows: result.changes, insert_id: Number(result.lastInsertRowid) }];
   }
 
-  prepareError(sql: string): string | undefined {
-    try {
-      this.#db.prepare(sql);
-      return undefined;
-    } catch (error) {
-      return (error as Error).message;
-    }
-  }
-
   async ping(): Promise<void> {
     this.#db.prepare('SELECT 1').get();
   }
@@ -179,10 +168,6 @@ class PostgresDriver implements SqlDriver {
     } finally {
       client.release(broken as Error | undefined);
     }
-  }
-
-  prepareError(): string | undefined {
-    return undefined;
   }
 
   async ping(): Promise<void> {
@@ -248,10 +233,6 @@ class MysqlDriver implements SqlDriver {
     }
   }
 
-  prepareError(): string | undefined {
-    return undefined;
-  }
-
   async ping(): Promise<void> {
     await this.#pool.query('SELECT 1');
   }
@@ -268,3 +249,15 @@ class MysqlDriver implements SqlDriver {
 }
 
 export { SqliteDriver };
+
+/**
+ * For `junction check`: a SQLite database to prepare statements against without changing
+ * anything. The file read-only when it exists; else an in-memory copy of what the first start
+ * would create (the seed), so a fresh clone checks clean.
+ */
+export function openSqliteForCheck(file: string, seed: string | undefined): Database.Database {
+  if (file !== ':memory:' && existsSync(file)) return new Database(file, { readonly: true, fileMustExist: true });
+  const db = new Database(':memory:');
+  if (seed) db.exec(readFileSync(seed, 'utf8'));
+  return db;
+}

@@ -97,11 +97,6 @@ export class SqlConnector extends BaseConnector<SqlConfig> {
     });
   }
 
-  /** Why a statement cannot be prepared, where the driver can tell without running it (SQLite). */
-  prepareError(sql: string): string | undefined {
-    return this.#driver.prepareError(sql);
-  }
-
   protected async ping(): Promise<void> {
     await this.#driver.ping();
   }
