@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { printSchema } from 'graphql';
+import { Kind, parse, printSchema } from 'graphql';
+import { connectorTables, tablesToSdl, UnreachableError } from '../connectors/sql/introspect.ts';
+import type { SqlConfig } from '../connectors/sql/index.ts';
 import { ConfigError, formatProblem, type HubConfig, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { buildSchema, formatSchemaProblem, SchemaError } from './schema.ts';
@@ -16,15 +19,21 @@ Commands:
   serve          Serve the hub (what \`npm start\` runs)
   check          Validate the config and the schema bindings without serving
   print-schema   Print the composed public SDL
+  introspect sql --connector NAME
+                 Print SDL for the tables of a sql connector's database, a starting point to edit
 
 Options:
   --config PATH  Config file (default: $JUNCTION_CONFIG, else ./junction.config.yaml)
   --port N       serve: port to listen on (default: $PORT, else server.port, else 4000)
   --federation   print-schema: print the federation subgraph SDL
+  --connector NAME
+                 introspect sql: the connector whose database to read
   --version      Print the version
   --help         Print this help`;
 
 class UsageError extends Error {}
+/** Valid usage naming something the config does not have (exit 2), with a one-line message. */
+class InvalidError extends Error {}
 /** A failure while running, with a message for the user rather than a stack (exit 1). */
 class RunError extends Error {}
 
@@ -38,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string' },
         port: { type: 'string' },
         federation: { type: 'boolean' },
+        connector: { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -51,21 +61,30 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = positionals;
   if (command === undefined) throw new UsageError('no command given');
   if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`);
+  if (command === 'introspect') {
+    if (rest[0] === undefined) throw new UsageError('introspect needs a source: introspect sql --connector NAME');
+    if (rest[0] !== 'sql') throw new UsageError(`introspect: unknown source "${rest[0]}" (known: sql)`);
+    rest.shift();
+  }
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   // An option the command does not use is a mistake, not something to ignore silently.
   if (values.port !== undefined && command !== 'serve') throw new UsageError('--port applies to serve only');
   if (values.federation && command !== 'print-schema') throw new UsageError('--federation applies to print-schema only');
+  if (values.connector !== undefined && command !== 'introspect') throw new UsageError('--connector applies to introspect sql only');
   switch (command) {
     case 'serve':
       return serve(values.config, parsePort(values.port, '--port'));
     case 'check':
       return check(values.config);
+    case 'introspect':
+      if (!values.connector) throw new UsageError('introspect sql needs --connector NAME');
+      return introspectSql(values.config, values.connector);
     default:
       return printComposedSchema(values.config, values.federation ?? false);
   }
 }
 
-const COMMANDS = new Set(['serve', 'check', 'print-schema']);
+const COMMANDS = new Set(['serve', 'check', 'print-schema', 'introspect']);
 
 /** node:util parseArgs messages, in the words of this CLI. */
 function parseArgsMessage(error: NodeJS.ErrnoException): string {
@@ -112,6 +131,37 @@ async function printComposedSchema(configPath: string | undefined, federation: b
   if (federation) throw new UsageError('--federation: this version does not serve a federation subgraph yet');
   const config = loadConfig({ configPath });
   return print(printSchema(await composedSchema(config)));
+}
+
+/** `junction introspect sql --connector NAME`: SDL for the tables of the connector's database. */
+async function introspectSql(configPath: string | undefined, name: string): Promise<number> {
+  const config = loadConfig({ configPath });
+  const connectors = config.connectors as Record<string, { type: string }>;
+  const sqlNames = Object.keys(connectors).filter((n) => connectors[n]!.type === 'sql');
+  const known = `sql connectors: ${sqlNames.join(', ') || 'none'}`;
+  const connector = Object.hasOwn(connectors, name) ? connectors[name]! : undefined;
+  if (!connector) throw new InvalidError(`no connector "${name}" in ${config.file} (${known})`);
+  if (connector.type !== 'sql') throw new InvalidError(`connector "${name}" is of type ${connector.type}, not sql (${known})`);
+  const sql = connector as unknown as SqlConfig;
+  let found;
+  try {
+    found = await connectorTables(sql, config.baseDir);
+  } catch (error) {
+    const secrets = Secrets.fromConfig(config);
+    const message = secrets.scrub((error as Error).message.split('\n')[0]!);
+    if (error instanceof UnreachableError) throw new RunError(`cannot reach the database of connector "${name}": ${message}`);
+    throw new RunError(`cannot introspect the database of connector "${name}": ${message}`);
+  }
+  // The hub's own types and Query fields are taken: a table named `hub` must not collide with them.
+  const builtin = parse(readFileSync(new URL('./hub.graphql', import.meta.url), 'utf8'));
+  const reservedTypes = builtin.definitions.flatMap((d) => ('name' in d && d.name ? [d.name.value] : []));
+  const reservedFields = builtin.definitions.flatMap((d) =>
+    d.kind === Kind.OBJECT_TYPE_DEFINITION && d.name.value === 'Query' ? (d.fields ?? []).map((f) => f.name.value) : [],
+  );
+  process.stdout.write(
+    tablesToSdl(found.tables, { connector: name, dialect: found.dialect, columns: sql.columns, reservedTypes, reservedFields }),
+  );
+  return 0;
 }
 
 async function serve(configPath: string | undefined, portOption: number | undefined): Promise<number> {
@@ -202,6 +252,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`junction: invalid schema\n${error.problems.map((p) => `  ${formatSchemaProblem(p)}`).join('\n')}\n`);
     } else if (error instanceof UsageError) {
       process.stderr.write(`junction: ${error.message}\n\n${USAGE}\n`);
+    } else if (error instanceof InvalidError) {
+      process.stderr.write(`junction: ${error.message}\n`);
     } else if (error instanceof RunError) {
       process.stderr.write(`junction: ${error.message}\n`);
       process.exitCode = 1;

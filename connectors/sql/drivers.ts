@@ -133,6 +133,8 @@ class SqliteDriver implements SqlDriver {
 
 // ---- PostgreSQL (pg) -------------------------------------------------------------------------
 
+const DATE_OID = 1082;
+
 class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   readonly #pool: pg.Pool;
@@ -145,6 +147,9 @@ class PostgresDriver implements SqlDriver {
       idleTimeoutMillis: options.idleTimeoutMs,
       statement_timeout: options.statementTimeoutMs,
       connectionTimeoutMillis: options.statementTimeoutMs,
+      // A DATE stays the text the database sent ("2026-11-21"): pg would make it local midnight,
+      // a day off once written as UTC.
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === DATE_OID ? (v: string) => v : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
     });
     // An idle client whose server went away: the pool drops it; the next call reconnects.
     this.#pool.on('error', () => undefined);
@@ -227,7 +232,7 @@ class MysqlDriver implements SqlDriver {
       return rows;
     } catch (error) {
       if (transaction) await connection.rollback().catch(() => undefined);
-      throw error;
+      throw mariadbCode(error, connection);
     } finally {
       connection.release();
     }
@@ -246,6 +251,22 @@ class MysqlDriver implements SqlDriver {
   close(): Promise<void> {
     return this.#pool.end();
   }
+}
+
+/**
+ * mysql2 names an error's errno after MySQL's table; MariaDB numbers its own errors (1900 and
+ * up) differently, so its 4025 (a CHECK constraint failed) would read as MySQL's
+ * ER_INNODB_AUTOEXTEND_SIZE_OUT_OF_RANGE. Those get MariaDB's name, else the bare errno.
+ */
+const MARIADB_ERRORS: Record<number, string> = { 1927: 'ER_CONNECTION_KILLED', 1969: 'ER_STATEMENT_TIMEOUT', 4025: 'ER_CONSTRAINT_FAILED' };
+
+function mariadbCode(error: unknown, connection: mysql.PoolConnection): unknown {
+  const e = error as { errno?: number; code?: string };
+  const mariadb = (connection as unknown as { connection?: { _isMariaDB?: boolean } }).connection?._isMariaDB === true;
+  if (mariadb && typeof e.errno === 'number' && e.errno >= 1900) {
+    e.code = MARIADB_ERRORS[e.errno] ?? String(e.errno);
+  }
+  return error;
 }
 
 export { SqliteDriver };

@@ -92,7 +92,7 @@ export class SqlConnector extends BaseConnector<SqlConfig> {
           throw this.#error(error);
         }
         this.deps.metrics.statements(statements.length);
-        return this.config.columns === 'camelCase' ? rows.map(camelCaseRow) : rows;
+        return rows.map((row) => fieldValues(row, this.config.columns));
       },
     });
   }
@@ -143,10 +143,22 @@ function constraintOf(message: string): string | undefined {
   );
 }
 
-function camelCaseRow(row: Row): Row {
+/**
+ * A row as fields see it: column names camelCased (unless `preserve`), and dates (pg and mysql2
+ * answer timestamp columns as Date objects) as ISO 8601 text; graphql-js would serialize a Date
+ * for a String field through valueOf(), as epoch milliseconds.
+ */
+function fieldValues(row: Row, columns: SqlConfig['columns']): Row {
   const out: Row = {};
-  for (const [key, value] of Object.entries(row)) out[key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())] = value;
+  for (const [key, value] of Object.entries(row)) {
+    out[fieldName(key, columns)] = value instanceof Date ? (Number.isNaN(value.getTime()) ? null : value.toISOString()) : value;
+  }
   return out;
+}
+
+/** The field a column becomes: `customer_id` → `customerId` (camelCase), or as it is (preserve). */
+export function fieldName(column: string, columns: SqlConfig['columns']): string {
+  return columns === 'camelCase' ? column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) : column;
 }
 
 export const sqlConnector: ConnectorType<SqlConfig> = {
