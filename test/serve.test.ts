@@ -450,6 +450,39 @@ describe('the demo (`npm start`: serve in the repository with PORT set)', () => 
     client = undefined;
     expect(await stop(hub)).toEqual({ code: 0, signal: null });
   });
+  it('serves the demo shop from SQLite: relations batched, a transfer in one transaction', async () => {
+    const port = await freePort();
+    const hub = await serveUp([], { cwd: ROOT, env: { PORT: String(port) } });
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const shop = await gql(url, '{ customers(first: 2) { name orders { status items { name quantity } } } }');
+    expect(shop.body).toEqual({
+      data: {
+        customers: [
+          {
+            name: 'Ada Lovelace',
+            orders: [
+              { status: 'delivered', items: [{ name: 'Mechanical keyboard', quantity: 1 }, { name: 'Laptop stand', quantity: 1 }] },
+              { status: 'shipped', items: [{ name: '27" monitor', quantity: 2 }] },
+            ],
+          },
+          {
+            name: 'Grace Hopper',
+            orders: [
+              { status: 'delivered', items: [{ name: 'Trackball mouse', quantity: 1 }, { name: 'USB-C dock', quantity: 1 }] },
+              { status: 'placed', items: [{ name: 'Mechanical keyboard', quantity: 2 }] },
+            ],
+          },
+        ],
+      },
+    });
+    // A transfer that would overdraw rolls back its credit too.
+    const before = (await gql(url, '{ accounts { id balanceCents } }')).body.data?.accounts;
+    const refused = await gql(url, 'mutation { transfer(from: 2, to: 3, amountCents: 999999999) { id } }');
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', connector: 'shop', constraint: 'balance_not_negative' });
+    expect((await gql(url, '{ accounts { id balanceCents } }')).body.data?.accounts).toEqual(before);
+    expect(await stop(hub)).toEqual({ code: 0, signal: null });
+  });
+
   it('joins the demo REST API through its http connector, pointed at `npm run demo-api` by DEMO_API_URL', async () => {
     const api = await startJsonPlaceholder();
     try {
