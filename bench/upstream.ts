@@ -6,8 +6,11 @@ import { parseArgs } from 'node:util';
 /**
  * A small, fast REST upstream over jsonplaceholder's data (bench/data): GET /posts,
  * /posts/:id, /users, /users/:id, /users?id=1&id=2…, /comments?postId=N. Bodies are serialised
- * once at start, so the upstream is never what a benchmark measures. `npm run demo-api` runs it
- * for the demo's `jsonplaceholder` connector.
+ * once (a query's body on its first request), so the upstream is never what a benchmark
+ * measures. `npm run demo-api` runs it for the demo's `jsonplaceholder` connector.
+ *
+ * `GET /__count` answers `{"requests": N}`, the requests answered so far (itself not counted):
+ * the benchmark reads it around a run to count upstream calls per GraphQL request.
  */
 interface Data {
   posts: { id: number; userId: number }[];
@@ -22,32 +25,49 @@ export interface JsonPlaceholder {
   close: () => Promise<void>;
 }
 
+/** Bodies built from a query string, kept once built (the set the bench asks for is small). */
+const MAX_QUERY_BODIES = 10_000;
+
 export async function startJsonPlaceholder(port = 0, host = '127.0.0.1'): Promise<JsonPlaceholder> {
   const data = JSON.parse(readFileSync(new URL('./data/jsonplaceholder.json', import.meta.url), 'utf8')) as Data;
-  const fixed = new Map<string, string>([
-    ['/posts', JSON.stringify(data.posts)],
-    ['/users', JSON.stringify(data.users)],
-    ...data.posts.map((p) => [`/posts/${p.id}`, JSON.stringify(p)] as [string, string]),
-    ...data.users.map((u) => [`/users/${u.id}`, JSON.stringify(u)] as [string, string]),
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const bodies = new Map<string, Buffer>([
+    ['/posts', json(data.posts)],
+    ['/users', json(data.users)],
+    ...data.posts.map((p) => [`/posts/${p.id}`, json(p)] as [string, Buffer]),
+    ...data.users.map((u) => [`/users/${u.id}`, json(u)] as [string, Buffer]),
   ]);
+  const fromQuery = (path: string): Buffer | undefined => {
+    const url = new URL(path, 'http://upstream');
+    if (url.search === '') return undefined;
+    if (url.pathname === '/users') {
+      const ids = new Set(url.searchParams.getAll('id').map(Number));
+      return json(data.users.filter((u) => ids.has(u.id)));
+    }
+    if (url.pathname === '/comments') {
+      const postId = Number(url.searchParams.get('postId'));
+      return json(data.comments.filter((c) => c.postId === postId));
+    }
+    return undefined;
+  };
   let count = 0;
   const server: Server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    if (path === '/__count') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ requests: count }));
+      return;
+    }
     count++;
-    const url = new URL(req.url ?? '/', 'http://upstream');
-    let body: string | undefined;
-    if (url.search === '') body = fixed.get(url.pathname);
-    else if (url.pathname === '/users') {
-      const ids = new Set(url.searchParams.getAll('id').map(Number));
-      body = JSON.stringify(data.users.filter((u) => ids.has(u.id)));
-    } else if (url.pathname === '/comments') {
-      const postId = Number(url.searchParams.get('postId'));
-      body = JSON.stringify(data.comments.filter((c) => c.postId === postId));
+    let body = bodies.get(path);
+    if (body === undefined && req.method === 'GET') {
+      body = fromQuery(path);
+      if (body !== undefined && bodies.size < MAX_QUERY_BODIES) bodies.set(path, body);
     }
     if (req.method !== 'GET' || body === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(port, host, resolve));

@@ -3,8 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
+  type DocumentNode,
   type ExecutionArgs,
   execute,
   type GraphQLFormattedError,
@@ -19,6 +20,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { PubSub } from 'graphql-subscriptions';
+import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -71,6 +73,8 @@ export class Hub {
   readonly #authenticator: Authenticator | undefined;
   /** Validation over WebSocket: what Apollo Server applies over HTTP, so both answer alike. */
   readonly #wsValidationRules: ValidationRule[];
+  /** Parsed and validated WebSocket documents by query text; validation depends on nothing else. */
+  readonly #wsDocuments = new Map<string, DocumentNode>();
   readonly #http: Server;
   readonly #ws: WebSocketServer;
   readonly #apollo: ApolloServer<HubContext>;
@@ -138,6 +142,10 @@ export class Hub {
       plugins: [
         // GraphiQL is the hub's own page; Apollo's landing page would load from a CDN.
         ApolloServerPluginLandingPageDisabled(),
+        // The hub has no @cacheControl hints (its cache is @cache, inside the hub): Apollo's
+        // cache-control plugin would wrap every field resolver to collect them and then answer
+        // `cache-control: no-store` anyway, which #graphql sets itself.
+        ApolloServerPluginCacheControlDisabled(),
         ApolloServerPluginDrainHttpServer({ httpServer: this.#http, stopGracePeriodMillis: server.shutdownTimeoutMs }),
         { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
         this.metrics.apolloPlugin(),
@@ -315,6 +323,7 @@ export class Hub {
       context: async () => this.#context(user, req.headers['x-request-id']),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
+    if (!response.headers.has('cache-control')) res.setHeader('cache-control', 'no-store');
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
       res.end(response.body.string);
@@ -329,11 +338,17 @@ export class Hub {
   }
 
   #context(user: User | null, requestId?: string | string[]): HubContext {
+    const parent = this.#logger;
+    let logger: Logger | undefined;
     return {
       user,
       connectors: this.#connectors,
       pubsub: this.pubsub,
-      logger: this.#logger.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }),
+      // Made on first use: a subscription's context lives as long as the subscription, and
+      // most never log. (Apollo Server copies an HTTP request's context, which makes it then.)
+      get logger() {
+        return (logger ??= parent.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }));
+      },
       cache: this.#cache,
       loaders: new Map(),
       stale: [],
@@ -358,6 +373,10 @@ export class Hub {
 
   // ---- WebSocket ----------------------------------------------------------------------------
 
+  #executionArgs(document: DocumentNode, payload: SubscribePayload): ExecutionArgs {
+    return { schema: this.#schema, document, variableValues: payload.variables, operationName: payload.operationName };
+  }
+
   #useGraphqlWs() {
     type Extra = { user?: User | null };
     const format = (errors: readonly GraphQLError[]) => errors.map((e) => this.#formatError(e.toJSON(), e));
@@ -377,7 +396,8 @@ export class Hub {
           }
         },
         onSubscribe: (_ctx, _id, payload) => {
-          let document;
+          let document = this.#wsDocuments.get(payload.query);
+          if (document) return this.#executionArgs(document, payload);
           try {
             document = parse(payload.query);
           } catch (error) {
@@ -394,12 +414,11 @@ export class Hub {
               nodes: e.nodes, originalError: e, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED },
             }));
           }
-          return {
-            schema: this.#schema,
-            document,
-            variableValues: payload.variables,
-            operationName: payload.operationName,
-          } as ExecutionArgs;
+          // Valid documents are kept: many clients send the same subscription, and each would
+          // otherwise hold its own parsed copy for as long as it stays subscribed.
+          if (this.#wsDocuments.size >= MAX_CACHED_DOCUMENTS) this.#wsDocuments.delete(this.#wsDocuments.keys().next().value!);
+          this.#wsDocuments.set(payload.query, document);
+          return this.#executionArgs(document, payload);
         },
         execute: async (args) => {
           const started = process.hrtime.bigint();
@@ -430,6 +449,9 @@ export class Hub {
     );
   }
 }
+
+/** Validated WebSocket documents kept by query text (oldest dropped first). */
+const MAX_CACHED_DOCUMENTS = 1000;
 
 function unwrap(error: unknown): unknown {
   const original = (error as GraphQLError | undefined)?.originalError;

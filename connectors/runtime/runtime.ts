@@ -1,6 +1,7 @@
 import type Keyv from 'keyv';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
+import { shared } from '../../src/cache.ts';
 import type { ConnectorMetrics } from '../../src/metrics.ts';
 import type { BreakerState } from '../connector.ts';
 import { CircuitOpenError, ConnectorError, RateLimitedError, UpstreamTimeoutError } from './errors.ts';
@@ -147,7 +148,8 @@ export class ConnectorRuntime {
       try {
         const value = await this.#guarded(call);
         if (ttl) {
-          const entry: CacheEntry = { v: value, exp: Date.now() + ttl };
+          // Frozen and kept as it is by the memory store: every hit shares it, nobody changes it.
+          const entry: CacheEntry = shared({ v: deepFreeze(value), exp: Date.now() + ttl });
           await this.#deps.cache.set(cacheKey, entry, staleIfOpen ? ttl + STALE_KEEP_MS : ttl);
         }
         return { value, stale: false };
@@ -231,6 +233,13 @@ export class ConnectorRuntime {
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value) || ArrayBuffer.isView(value)) return value;
+  Object.freeze(value);
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  return value;
 }
 
 function outcomeOf(error: unknown): 'error' | 'timeout' | 'circuit_open' | 'rate_limited' {

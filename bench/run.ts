@@ -1,0 +1,350 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureConnections } from './connections.ts';
+import { checkSample, measure, type RunResult, type SampleCheck } from './load.ts';
+import { labelOf, markdown, type QueryRun, type Results, type ServerId, type ServerResult, svg, type Target } from './report.ts';
+import { type Child, ROOT, rssBytes, startHub, startReference, startUpstream, upstreamCount } from './servers.ts';
+import { QUERIES, type Query, type QueryName } from './workload.ts';
+
+/**
+ * `npm run bench`: the hub beside a reference Apollo Server on the public graphql-benchmarks
+ * workload (README "Performance"). Each server runs in its own process and is measured alone;
+ * the load generator (autocannon) runs here.
+ *
+ *   npm run bench                       full run: 3 rounds of (5 s warm-up + 10 s measured) per
+ *                                       query and server, 100 connections, 10,000 subscriptions
+ *   npm run bench -- --quick            smoke check in under 2 minutes (1 round, 1 + 3 s, 50
+ *                                       connections, 500 subscriptions)
+ *   --rounds N --duration S --warmup S --connections N --subscriptions N --sample N
+ *   --out DIR                           where latest.{json,md,svg} go (default bench/results)
+ *   --servers reference,hub-cache-off,hub-cache-on (or none)   --queries Q1,Q2,Q3
+ *   --profile                           run the hubs with --cpu-prof (profiles in OUT/profiles)
+ *   --node-options="FLAGS"              node flags for every server under test, hub and reference
+ *                                       alike (e.g. --node-options=--max-semi-space-size=64)
+ *   --hub-root DIR                      run the hub of another checkout (before/after comparisons)
+ *
+ * Exits 1 when any response body was wrong, 0 otherwise (targets are reported, not enforced).
+ */
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    subscriptions: { type: 'string' },
+    sample: { type: 'string' },
+    out: { type: 'string' },
+    servers: { type: 'string' },
+    queries: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
+    'hub-root': { type: 'string' },
+  },
+});
+
+const quick = values.quick;
+const number = (value: string | undefined, fallback: number, name: string): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a number, got ${JSON.stringify(value)}`);
+  return n;
+};
+const nodeOptions = (values['node-options'] ?? '').split(/\s+/).filter(Boolean);
+const settings = {
+  quick,
+  nodeOptions,
+  rounds: Math.max(1, Math.round(number(values.rounds, quick ? 1 : 3, 'rounds'))),
+  warmupSeconds: number(values.warmup, quick ? 1 : 5, 'warmup'),
+  durationSeconds: number(values.duration, quick ? 3 : 10, 'duration'),
+  connections: number(values.connections, quick ? 50 : 100, 'connections'),
+  subscriptions: number(values.subscriptions, quick ? 500 : 10_000, 'subscriptions'),
+  sample: number(values.sample, quick ? 20 : 100, 'sample'),
+};
+const windowSeconds = quick ? 2 : 5;
+const outDir = path.resolve(values.out ?? path.join(ROOT, 'bench/results'));
+const ALL_SERVERS: ServerId[] = ['reference', 'hub-cache-off', 'hub-cache-on'];
+const serverIds = values.servers === undefined ? ALL_SERVERS : (values.servers.split(',').filter((s) => s !== '' && s !== 'none') as ServerId[]);
+for (const id of serverIds) if (!ALL_SERVERS.includes(id)) throw new Error(`--servers: unknown server "${id}" (${ALL_SERVERS.join(', ')})`);
+const queries = values.queries ? QUERIES.filter((q) => values.queries!.split(',').includes(q.name)) : QUERIES;
+const profileDir = path.join(outDir, 'profiles');
+const hubRoot = values['hub-root'] ? path.resolve(values['hub-root']) : undefined;
+const hubNodeArgs = [...nodeOptions, ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+const children = new Set<Child>();
+async function started(child: Promise<Child>): Promise<Child> {
+  const c = await child;
+  children.add(c);
+  return c;
+}
+async function stopped(child: Child): Promise<void> {
+  children.delete(child);
+  await child.stop();
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([...children].map((c) => c.stop())).then(() => process.exit(130));
+  });
+}
+
+async function post(url: string, body: string): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  await res.arrayBuffer();
+}
+
+/** Upstream requests made by the first Q1 request and, on average, by `n` sequential ones after it. */
+async function q1UpstreamCalls(upstream: string, graphql: string, n = 20): Promise<ServerResult['q1UpstreamCalls']> {
+  const q1 = QUERIES.find((q) => q.name === 'Q1')!;
+  const c0 = await upstreamCount(upstream);
+  await post(graphql, q1.body);
+  const c1 = await upstreamCount(upstream);
+  for (let i = 0; i < n; i++) await post(graphql, q1.body);
+  const c2 = await upstreamCount(upstream);
+  return { first: c1 - c0, steady: round((c2 - c1) / n), requests: n };
+}
+
+interface OneRun extends RunResult {
+  before: SampleCheck;
+  after: SampleCheck;
+  upstreamCalls: number;
+}
+
+/** One measured run of one query on one server, with sample checks before and after. */
+async function measureOnce(server: Child, upstream: string, query: Query): Promise<OneRun> {
+  const before = await checkSample(server.url, query, settings.sample);
+  if (before.failed > 0) log(`    ${query.name}: ${before.failed}/${before.checked} sample bodies WRONG: ${before.firstFailure}`);
+  // Every response of the run is compared byte for byte with the body the sample found correct.
+  const expectBody = before.body ?? JSON.stringify(query.expected);
+  let u0: Promise<number> = Promise.resolve(0);
+  const run = await measure(server.url, {
+    body: query.body,
+    connections: settings.connections,
+    warmup: settings.warmupSeconds,
+    duration: settings.durationSeconds,
+    expectBody,
+    onWindow: () => {
+      u0 = upstreamCount(upstream);
+    },
+  });
+  const u1 = await upstreamCount(upstream);
+  const after = await checkSample(server.url, query, settings.sample);
+  if (after.failed > 0) log(`    ${query.name}: ${after.failed}/${after.checked} sample bodies WRONG after the run: ${after.firstFailure}`);
+  return { ...run, before, after, upstreamCalls: u1 - (await u0) };
+}
+
+/** The rounds of one query on one server: median req/s (latencies of that round), everything else summed. */
+function combine(query: QueryName, runs: OneRun[]): QueryRun {
+  const byRps = [...runs].sort((a, b) => a.rps - b.rps);
+  const median = byRps[Math.floor((byRps.length - 1) / 2)]!;
+  const sum = (f: (r: OneRun) => number) => runs.reduce((n, r) => n + f(r), 0);
+  const checks = (which: 'before' | 'after'): SampleCheck => {
+    const failure = runs.find((r) => r[which].firstFailure)?.[which].firstFailure;
+    return { checked: sum((r) => r[which].checked), failed: sum((r) => r[which].failed), ...(failure !== undefined && { firstFailure: failure }) };
+  };
+  const before = checks('before');
+  const after = checks('after');
+  const requests = sum((r) => r.requests);
+  const mismatches = sum((r) => r.mismatches);
+  return {
+    query,
+    rps: median.rps,
+    roundsRps: runs.map((r) => Math.round(r.rps)),
+    p50: median.p50,
+    p99: median.p99,
+    requests,
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+    mismatches,
+    warmupSeconds: Math.max(...runs.map((r) => r.warmupSeconds)),
+    before,
+    after,
+    upstreamPerRequest: requests > 0 ? round(sum((r) => r.upstreamCalls) / requests) : 0,
+    bodiesOk: before.failed === 0 && after.failed === 0 && mismatches === 0,
+  };
+}
+
+function startServer(id: ServerId, upstream: string): Promise<Child> {
+  return started(
+    id === 'reference'
+      ? startReference(upstream, { nodeArgs: nodeOptions })
+      : startHub(upstream, id === 'hub-cache-on' ? 'cache-on' : 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }),
+  );
+}
+
+/**
+ * Starts every server (each its own process, idle while another is loaded), counts their Q1
+ * upstream calls, then measures round after round, each query on each server in turn: a
+ * machine whose speed drifts then shifts every server alike, and the median round is reported.
+ */
+async function measureServers(upstream: string): Promise<ServerResult[]> {
+  const children = new Map<ServerId, Child>();
+  try {
+    const calls = new Map<ServerId, ServerResult['q1UpstreamCalls']>();
+    for (const id of serverIds) {
+      const child = await startServer(id, upstream);
+      children.set(id, child);
+      const c = await q1UpstreamCalls(upstream, child.url);
+      calls.set(id, c);
+      log(`${labelOf(id)}: Q1 upstream calls: first request ${c.first}, then ${c.steady} per request`);
+    }
+    const runs = new Map<string, OneRun[]>();
+    for (let r = 1; r <= settings.rounds; r++) {
+      if (settings.rounds > 1) log(`round ${r} of ${settings.rounds}:`);
+      for (const query of queries) {
+        for (const id of serverIds) {
+          const run = await measureOnce(children.get(id)!, upstream, query);
+          const key = `${id} ${query.name}`;
+          runs.set(key, [...(runs.get(key) ?? []), run]);
+          log(
+            `  ${query.name} ${labelOf(id)}: ${Math.round(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
+              `errors ${run.errors + run.timeouts}, non-2xx ${run.non2xx}, wrong bodies ${run.mismatches + run.before.failed + run.after.failed}, ` +
+              `upstream calls/request ${run.requests ? round(run.upstreamCalls / run.requests) : 0}`,
+          );
+        }
+      }
+    }
+    return serverIds.map((id) => ({
+      id,
+      label: labelOf(id),
+      q1UpstreamCalls: calls.get(id)!,
+      runs: queries.map((q) => combine(q.name, runs.get(`${id} ${q.name}`)!)),
+      rssMB: round(rssBytes(children.get(id)!.pid) / 1024 / 1024, 1),
+    }));
+  } finally {
+    for (const child of children.values()) await stopped(child);
+  }
+}
+
+function targetsOf(r: Omit<Results, 'targets' | 'bodiesOk'>): Target[] {
+  const targets: Target[] = [];
+  const off = r.servers.find((s) => s.id === 'hub-cache-off');
+  const on = r.servers.find((s) => s.id === 'hub-cache-on');
+  if (off) targets.push({ name: 'Q1 upstream calls per request, cache off', target: '2', value: String(off.q1UpstreamCalls.steady), met: off.q1UpstreamCalls.steady === 2 });
+  if (on) {
+    const { first, steady } = on.q1UpstreamCalls;
+    targets.push({ name: 'Q1 upstream calls per request, cache on', target: '≤ 2', value: `${first} (first), ${steady} (then)`, met: first <= 2 && steady <= 2 });
+  }
+  const want: [QueryName, string, number][] = [
+    ['Q1', 'cache-off', 3],
+    ['Q1', 'cache-on', 10],
+    ['Q2', 'cache-off', 1.5],
+    ['Q2', 'cache-on', 1.5],
+    ['Q3', 'cache-off', 1.2],
+    ['Q3', 'cache-on', 1.2],
+  ];
+  for (const [q, mode, min] of want) {
+    const value = r.ratios[mode]?.[q];
+    if (value === undefined) continue;
+    targets.push({ name: `${q} vs reference, ${mode.replace('-', ' ')}`, target: `≥ ${min}×`, value: `${value.toFixed(2)}×`, met: value >= min });
+  }
+  for (const s of [off, on]) {
+    if (!s || s.runs.length === 0) continue;
+    const worst = s.runs.reduce((w, run) => (run.p99 / Math.max(run.p50, 1) > w.p99 / Math.max(w.p50, 1) ? run : w));
+    const spread = worst.p99 / Math.max(worst.p50, 1);
+    targets.push({ name: `p99/p50, ${s.label} (worst query)`, target: '≤ 3', value: `${spread.toFixed(1)} (${worst.query}: ${worst.p99}/${worst.p50} ms)`, met: spread <= 3 });
+  }
+  if (r.connections) {
+    const c = r.connections;
+    targets.push({
+      name: `hub RSS with ${c.connected.toLocaleString('en-US')} idle subscriptions`,
+      target: '≤ 300 MB (10,000 subscriptions)',
+      value: `${c.loaded.rssMB} MB`,
+      met: c.loaded.rssMB <= 300 && c.failed === 0 && c.broadcast.received === c.connected,
+    });
+  }
+  return targets;
+}
+
+async function main(): Promise<number> {
+  const began = performance.now();
+  log(
+    `bench: ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per run, ` +
+      `${settings.subscriptions} subscriptions${quick ? ' (quick)' : ''}`,
+  );
+  const upstream = await started(startUpstream());
+  let result: Results;
+  try {
+    log(`upstream ${upstream.url}:`);
+    const plainPath = '/posts';
+    const plain: RunResult = await measure(`${upstream.url}${plainPath}`, {
+      method: 'GET',
+      connections: settings.connections,
+      warmup: Math.min(2, settings.warmupSeconds),
+      duration: Math.min(10, settings.durationSeconds),
+    });
+    log(`  plain GET ${plainPath}: ${Math.round(plain.rps)} req/s, p50 ${plain.p50} ms, p99 ${plain.p99} ms`);
+
+    const servers = await measureServers(upstream.url);
+
+    const ratios: Results['ratios'] = {};
+    const reference = servers.find((s) => s.id === 'reference');
+    for (const s of servers) {
+      if (s.id === 'reference' || !reference) continue;
+      const mode = s.id.replace('hub-', '');
+      ratios[mode] = {};
+      for (const run of s.runs) {
+        const ref = reference.runs.find((x) => x.query === run.query);
+        if (ref && ref.rps > 0) ratios[mode]![run.query] = round(run.rps / ref.rps);
+      }
+    }
+
+    let connections: Results['connections'] = null;
+    if (settings.subscriptions > 0) {
+      log(`connections (hub, cache off, ${settings.subscriptions} subscriptions):`);
+      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }));
+      try {
+        connections = await measureConnections(hub, settings.subscriptions, windowSeconds, log);
+      } finally {
+        await stopped(hub);
+      }
+    }
+
+    const partial = {
+      date: new Date().toISOString(),
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+        memoryGiB: Math.round(totalmem() / 1024 ** 3),
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+      },
+      settings,
+      upstream: { plainGet: { path: plainPath, ...plain } },
+      servers,
+      ratios,
+      connections,
+    };
+    const bodiesOk = servers.every((s) => s.runs.every((run) => run.bodiesOk));
+    result = { ...partial, targets: targetsOf(partial), bodiesOk };
+  } finally {
+    await stopped(upstream);
+  }
+
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(path.join(outDir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const table = markdown(result);
+  writeFileSync(path.join(outDir, 'latest.md'), table);
+  writeFileSync(path.join(outDir, 'latest.svg'), svg(result));
+  log('');
+  log(table);
+  log(`results: ${path.relative(process.cwd(), outDir) || '.'}/latest.{json,md,svg} (${Math.round((performance.now() - began) / 1000)} s)`);
+  if (!result.bodiesOk) log('bench: some response bodies were WRONG (see above)');
+  return result.bodiesOk ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
+    await Promise.allSettled([...children].map((c) => c.stop()));
+    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
