@@ -8,7 +8,7 @@ import { sqlConnector } from './sql/index.ts';
  * The registry of connector types: adding a type is its folder under connectors/ and one line
  * here.
  */
-// biome-ignore lint: each entry validates its own config type; the registry holds them all.
+// `any`: each entry validates its own config type, and the registry holds them all.
 export const connectorTypes: Record<string, ConnectorType<any>> = {
   http: httpConnector,
   graphql: graphqlConnector,
