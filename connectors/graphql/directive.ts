@@ -20,7 +20,6 @@ import {
   OperationTypeNode,
   parseType,
   print,
-  responsePathAsArray,
   type SelectionNode,
   type SelectionSetNode,
   stripIgnoredCharacters,
@@ -33,7 +32,7 @@ import {
 import type { HubContext } from '../../src/context.ts';
 import type { DirectiveUse, FieldDirective } from '../connector.ts';
 import { UpstreamError } from '../runtime/errors.ts';
-import { requestLoader } from '../runtime/loaders.ts';
+import { markStale, requestLoader } from '../runtime/loaders.ts';
 import type { Outcome } from '../runtime/runtime.ts';
 import type { GraphqlConnector, GraphqlResponse, RemoteError } from './index.ts';
 
@@ -104,7 +103,7 @@ export const graphqlDirective: FieldDirective = {
       } else {
         outcome = await connector.execute(call.query, call.variables, { safe });
       }
-      if (outcome.stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector: args.connector });
+      markStale(ctx, info, outcome.stale, args.connector);
       return answer(outcome.value, remoteField, info, args.connector, ctx);
     };
   },

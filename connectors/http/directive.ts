@@ -1,14 +1,8 @@
 import type DataLoader from 'dataloader';
-import {
-  getNullableType,
-  type GraphQLFieldResolver,
-  type GraphQLResolveInfo,
-  isListType,
-  responsePathAsArray,
-} from 'graphql';
+import { getNullableType, type GraphQLFieldResolver, isListType } from 'graphql';
 import type { HubContext } from '../../src/context.ts';
 import type { DirectiveUse, FieldDirective } from '../connector.ts';
-import { requestLoader } from '../runtime/loaders.ts';
+import { markStale, requestLoader } from '../runtime/loaders.ts';
 import { Template, type TemplateScope } from '../runtime/template.ts';
 import type { HttpConnector, HttpMethod } from './index.ts';
 
@@ -187,8 +181,4 @@ function selectPath(value: unknown, path: string[]): unknown {
 
 function connectorOf(ctx: HubContext, name: string): HttpConnector {
   return ctx.connectors[name] as HttpConnector;
-}
-
-function markStale(ctx: HubContext, info: GraphQLResolveInfo, stale: boolean, connector: string): void {
-  if (stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector });
 }

@@ -1,4 +1,6 @@
+// Request-scoped helpers of the binding directives: their DataLoaders and their stale marks.
 import DataLoader from 'dataloader';
+import { type GraphQLResolveInfo, responsePathAsArray } from 'graphql';
 import type { HubContext } from '../../src/context.ts';
 
 /**
@@ -18,4 +20,9 @@ export function requestLoader<K, V>(
     ctx.loaders.set(id, loader);
   }
   return loader;
+}
+
+/** Records that the field at `info.path` was served stale (breaker open): `extensions.stale`. */
+export function markStale(ctx: HubContext, info: GraphQLResolveInfo, stale: boolean, connector: string): void {
+  if (stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector });
 }

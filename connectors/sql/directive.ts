@@ -1,7 +1,7 @@
-import { getNamedType, getNullableType, type GraphQLFieldResolver, isLeafType, isListType, responsePathAsArray } from 'graphql';
+import { getNamedType, getNullableType, type GraphQLFieldResolver, isLeafType, isListType } from 'graphql';
 import type { HubContext } from '../../src/context.ts';
 import type { DirectiveUse, FieldDirective } from '../connector.ts';
-import { requestLoader } from '../runtime/loaders.ts';
+import { markStale, requestLoader } from '../runtime/loaders.ts';
 import type { TemplateScope } from '../runtime/template.ts';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -91,7 +91,7 @@ export const sqlDirective: FieldDirective = {
             const scope: TemplateScope = { ...rest, parent: setAt(keyPath, [...keys]) };
             const compiled = statement.compile(connector.dialect, scope, new Set([param]));
             const outcome = await connector.query([compiled], { read: true, transaction: false, ttlMs, staleIfOpen });
-            if (outcome.stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector: args.connector });
+            markStale(ctx, info, outcome.stale, args.connector);
             return keys.map((k) => shape(outcome.value.filter((row) => String(row[batchKey]) === String(k))));
           },
           (k) => String(k),
@@ -105,7 +105,7 @@ export const sqlDirective: FieldDirective = {
       const scope: TemplateScope = { args: fieldArgs, parent: parent ?? {}, context: { user: ctx.user } };
       const compiled = statements.map((s) => s.compile(connector.dialect, scope));
       const outcome = await connector.query(compiled, { read: !mutation, transaction, ttlMs, staleIfOpen });
-      if (outcome.stale) ctx.stale.push({ path: responsePathAsArray(info.path), connector: args.connector });
+      markStale(ctx, info, outcome.stale, args.connector);
       return shape(outcome.value);
     };
   },
