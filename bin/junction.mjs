@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `junction` command. The hub is TypeScript run by tsx, so no build step stands between
-// `npm install` and `npm start`, and resolver modules under resolvers/ may be .ts files too:
-// ESM ones, and CommonJS ones in a project whose package.json has no "type": "module".
-import { register as registerCommonJs } from 'tsx/cjs/api';
-import { register } from 'tsx/esm/api';
-
-register();
-registerCommonJs();
-await import('../src/cli.ts');
+// The `junction` command: the hub's own code runs compiled (dist/, built by `npm install`), so
+// the CLI starts without compiling TypeScript; a project's own .ts modules (resolvers,
+// connector types) are compiled on load by tsx.
+try {
+  await import('../dist/src/cli.js');
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes('dist/src/cli.js')) throw error;
+  process.stderr.write('junction: dist/ is missing; run `npm install` (or `npm run build`) in the junction package first\n');
+  process.exitCode = 1;
+}

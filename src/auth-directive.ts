@@ -1,6 +1,6 @@
 import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
-import type { HubContext, User } from './context.ts';
+import type { HubContext, User } from '../connectors/runtime/contract.ts';
 import { ErrorCode, HubError } from './errors.ts';
 import { managementFields } from './hub-api.ts';
 

@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, type JWTVerifyGetKey, jwtVerify, type KeyObject } from 'jose';
 import type { HubConfig } from './config.ts';
-import type { User } from './context.ts';
+import type { User } from '../connectors/runtime/contract.ts';
 import { ErrorCode, HubError } from './errors.ts';
 
 type AuthConfig = NonNullable<HubConfig['auth']>;

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, getLocation, type GraphQLFieldConfig, type GraphQLSchema } from 'graphql';
-import type { DirectiveUse, FieldDirective } from '../connectors/connector.ts';
+import type { DirectiveUse, HubContext } from '../connectors/runtime/contract.ts';
 import type { CommonOptions } from '../connectors/runtime/options.ts';
-import type { HubContext } from './context.ts';
-import type { SchemaProblem } from './schema.ts';
+import type { TypedDirective } from './connector-registry.ts';
+import type { SchemaProblem } from './schema-problem.ts';
 
 export interface BindingOptions {
-  directives: FieldDirective[];
+  directives: TypedDirective[];
   /** The configured connectors: name → type. */
   connectors: Readonly<Record<string, string>>;
   /** `junction check`: let each directive's connector verify its uses (prepare SQL, …). */
@@ -22,6 +22,11 @@ export interface BindingOptions {
  */
 export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): { schema: GraphQLSchema; problems: SchemaProblem[] } {
   const problems: SchemaProblem[] = [];
+  const rootNames = {
+    query: schema.getQueryType()?.name,
+    mutation: schema.getMutationType()?.name,
+    subscription: schema.getSubscriptionType()?.name,
+  };
   const bound = mapSchema(schema, {
     [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
       const field = fieldConfig as GraphQLFieldConfig<unknown, HubContext>;
@@ -35,42 +40,52 @@ export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): 
       };
       if (cache && cache.ttlMs <= 0) at(`${coordinate}: @cache(ttlMs: ${cache.ttlMs}) needs a positive ttlMs`);
 
-      const uses = options.directives.flatMap((d) => (getDirective(schema, field, d.name) ?? []).map((args) => ({ d, args })));
+      const uses = options.directives.flatMap((d) => (getDirective(schema, field, d.directive.name) ?? []).map((args) => ({ ...d, args })));
       if (uses.length > 1) {
-        at(`${coordinate} has ${uses.length} binding directives (${uses.map((u) => `@${u.d.name}`).join(', ')}); a field takes one`);
+        at(`${coordinate} has ${uses.length} binding directives (${uses.map((u) => `@${u.directive.name}`).join(', ')}); a field takes one`);
         return field;
       }
       const [use] = uses;
       if (!use) return cache ? { ...field, resolve: cachedResolver(field, coordinate, cache.ttlMs) } : field;
-      if (field.resolve) {
-        at(`${coordinate} has both @${use.d.name} and a code resolver; remove one`);
+      const name = `@${use.directive.name}`;
+      if (field.resolve || field.subscribe) {
+        at(`${coordinate} has both ${name} and a code resolver; remove one`);
         return field;
       }
-      const connector = (use.args as { connector: string }).connector;
-      const connectorType = options.connectors[connector];
-      if (connectorType !== use.d.connectorType) {
+      const connector = (use.args as { connector?: unknown }).connector;
+      const connectorType = typeof connector === 'string' ? options.connectors[connector] : undefined;
+      if (connectorType !== use.type) {
         const known = Object.keys(options.connectors);
         at(
           connectorType === undefined
-            ? `${coordinate} @${use.d.name}: no connector named "${connector}" is configured (configured: ${known.join(', ') || 'none'})`
-            : `${coordinate} @${use.d.name}: connector "${connector}" is of type ${connectorType}, not ${use.d.connectorType}`,
+            ? `${coordinate} ${name}: no connector named "${String(connector)}" is configured (configured: ${known.join(', ') || 'none'})`
+            : `${coordinate} ${name}: connector "${String(connector)}" is of type ${connectorType}, not ${use.type}`,
         );
         return field;
       }
       const directiveUse: DirectiveUse = {
         args: use.args,
         type: field.type,
-        arguments: Object.entries(field.args ?? {}).map(([name, arg]) => ({ name, type: arg.type })),
+        arguments: Object.entries(field.args ?? {}).map(([argName, arg]) => ({ name: argName, type: arg.type })),
         coordinate,
+        operation:
+          typeName === rootNames.query ? 'query' : typeName === rootNames.mutation ? 'mutation' : typeName === rootNames.subscription ? 'subscription' : undefined,
         cache,
       };
-      const resolve = use.d.bind(directiveUse);
-      const verified = !Array.isArray(resolve) && options.verify && use.d.verify ? use.d.verify(directiveUse, options.verify.configs[connector]!, options.verify.baseDir) : [];
-      if (Array.isArray(resolve) || verified.length > 0) {
-        for (const problem of Array.isArray(resolve) ? resolve : verified) at(`${coordinate} @${use.d.name}: ${problem}`);
+      const binding = use.directive.bind(directiveUse);
+      const verified =
+        !Array.isArray(binding) && options.verify && use.directive.verify
+          ? use.directive.verify(directiveUse, options.verify.configs[connector as string]!, options.verify.baseDir)
+          : [];
+      if (Array.isArray(binding) || verified.length > 0) {
+        for (const problem of Array.isArray(binding) ? binding : verified) at(`${coordinate} ${name}: ${problem}`);
         return field;
       }
-      return { ...field, resolve };
+      if (directiveUse.operation === 'subscription' ? !binding.subscribe : !binding.resolve) {
+        at(`${coordinate} ${name}: this directive cannot bind a ${directiveUse.operation === 'subscription' ? 'Subscription' : 'Query or Mutation'} field`);
+        return field;
+      }
+      return { ...field, ...binding };
     },
   });
   return { schema: bound, problems };

@@ -1,18 +1,6 @@
 import KeyvRedis from '@keyv/redis';
 import Keyv, { type Serialize } from 'keyv';
-
-const SHARED = Symbol('junction.cache.shared');
-
-/**
- * Marks a value the in-memory store may keep as it is, without serialising it: the caller hands
- * it over and nothing changes it afterwards (the connector runtime freezes what it caches). A
- * hit then costs a Map lookup instead of a JSON parse of the whole value. Redis stores, and
- * values not marked (a code resolver's own `ctx.cache.set`), are serialised as always.
- */
-export function shared<T extends object>(value: T): T {
-  Object.defineProperty(value, SHARED, { value: true });
-  return value;
-}
+import { isShared } from '../connectors/runtime/shared-value.ts';
 
 /**
  * The hub's keyv store, from `cache.store`: in memory, or Redis so that every hub instance
@@ -29,8 +17,4 @@ export function createCache(store: string): Keyv {
   // the store's to log (see Hub).
   keyv.throwOnErrors = false;
   return keyv;
-}
-
-function isShared(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && SHARED in value;
 }

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Kind, parse, printSchema } from 'graphql';
-import { connectorTables, tablesToSdl, UnreachableError } from '../connectors/sql/introspect.ts';
-import type { SqlConfig } from '../connectors/sql/index.ts';
-import { ConfigError, formatProblem, type HubConfig, loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import { buildSchema, formatSchemaProblem, SchemaError } from './schema.ts';
-import { Secrets } from './secrets.ts';
-import { Hub } from './server.ts';
+import type { SqlConfig } from '../connectors/sql/connector.ts';
+import { ConfigError, formatProblem } from './config-problem.ts';
+import type { HubConfig } from './config.ts';
+import { formatSchemaProblem, SchemaError } from './schema-problem.ts';
 import { version } from './version.ts';
+
+// Each command imports what it needs when it runs: `junction --version` loads no GraphQL, no
+// database driver and no HTTP client.
+const loadConfig = async (configPath: string | undefined) => (await import('./config.ts')).loadConfig({ configPath });
 
 /** Exit codes: 0 success, 1 a failure while running, 2 bad usage, config or schema. */
 const EXIT_INVALID = 2;
@@ -19,6 +19,7 @@ Commands:
   serve          Serve the hub (what \`npm start\` runs)
   check          Validate the config and the schema bindings without serving
   print-schema   Print the composed public SDL
+  codegen        Write the outputs codegen.yml names: resolver types, the connector map
   introspect sql --connector NAME
                  Print SDL for the tables of a sql connector's database, a starting point to edit
 
@@ -26,6 +27,7 @@ Options:
   --config PATH  Config file (default: $JUNCTION_CONFIG, else ./junction.config.yaml)
   --port N       serve: port to listen on (default: $PORT, else server.port, else 4000)
   --federation   print-schema: print the federation subgraph SDL
+  --check        codegen: write nothing; exit 1 when an output is stale
   --connector NAME
                  introspect sql: the connector whose database to read
   --version      Print the version
@@ -47,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string' },
         port: { type: 'string' },
         federation: { type: 'boolean' },
+        check: { type: 'boolean' },
         connector: { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -71,11 +74,14 @@ async function main(argv: string[]): Promise<number> {
   if (values.port !== undefined && command !== 'serve') throw new UsageError('--port applies to serve only');
   if (values.federation && command !== 'print-schema') throw new UsageError('--federation applies to print-schema only');
   if (values.connector !== undefined && command !== 'introspect') throw new UsageError('--connector applies to introspect sql only');
+  if (values.check && command !== 'codegen') throw new UsageError('--check applies to codegen only');
   switch (command) {
     case 'serve':
       return serve(values.config, parsePort(values.port, '--port'));
     case 'check':
       return check(values.config);
+    case 'codegen':
+      return codegen(values.config, values.check ?? false);
     case 'introspect':
       if (!values.connector) throw new UsageError('introspect sql needs --connector NAME');
       return introspectSql(values.config, values.connector);
@@ -84,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = new Set(['serve', 'check', 'print-schema', 'introspect']);
+const COMMANDS = new Set(['serve', 'check', 'print-schema', 'codegen', 'introspect']);
 
 /** node:util parseArgs messages, in the words of this CLI. */
 function parseArgsMessage(error: NodeJS.ErrnoException): string {
@@ -105,18 +111,20 @@ function print(text: string): number {
 }
 
 async function composedSchema(config: HubConfig, verify = false) {
+  const { buildSchema } = await import('./schema.ts');
   return buildSchema({
     schema: config.schema,
     resolvers: config.resolvers,
     baseDir: config.baseDir,
     authEnabled: config.auth !== undefined,
+    registry: config.registry,
     connectors: Object.fromEntries(Object.entries(config.connectors).map(([name, c]) => [name, c.type])),
     ...(verify && { verify: config.connectors }),
   });
 }
 
 async function check(configPath: string | undefined): Promise<number> {
-  const config = loadConfig({ configPath });
+  const config = await loadConfig(configPath);
   const schema = await composedSchema(config, true);
   const types = Object.keys(schema.getTypeMap()).filter((t) => !t.startsWith('__')).length;
   const what = config.file === '(defaults)' ? 'no config file, the defaults are' : `${config.file} is`;
@@ -128,14 +136,23 @@ async function check(configPath: string | undefined): Promise<number> {
 }
 
 async function printComposedSchema(configPath: string | undefined, federation: boolean): Promise<number> {
-  if (federation) throw new UsageError('--federation: this version does not serve a federation subgraph yet');
-  const config = loadConfig({ configPath });
+  if (federation) throw new InvalidError('print-schema --federation: not in this version (the hub does not serve a federation subgraph yet)');
+  const config = await loadConfig(configPath);
+  const { printSchema } = await import('graphql');
   return print(printSchema(await composedSchema(config)));
+}
+
+/** `junction codegen [--check]`: exit 1 when `--check` finds a stale output. */
+async function codegen(configPath: string | undefined, check: boolean): Promise<number> {
+  const config = await loadConfig(configPath);
+  const { runCodegen } = await import('./codegen.ts');
+  const stale = await runCodegen(config, check, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+  return stale > 0 ? 1 : 0;
 }
 
 /** `junction introspect sql --connector NAME`: SDL for the tables of the connector's database. */
 async function introspectSql(configPath: string | undefined, name: string): Promise<number> {
-  const config = loadConfig({ configPath });
+  const config = await loadConfig(configPath);
   const connectors = config.connectors as Record<string, { type: string }>;
   const sqlNames = Object.keys(connectors).filter((n) => connectors[n]!.type === 'sql');
   const known = `sql connectors: ${sqlNames.join(', ') || 'none'}`;
@@ -143,10 +160,13 @@ async function introspectSql(configPath: string | undefined, name: string): Prom
   if (!connector) throw new InvalidError(`no connector "${name}" in ${config.file} (${known})`);
   if (connector.type !== 'sql') throw new InvalidError(`connector "${name}" is of type ${connector.type}, not sql (${known})`);
   const sql = connector as unknown as SqlConfig;
+  const { connectorTables, tablesToSdl, UnreachableError } = await import('../connectors/sql/introspect.ts');
+  const { Kind, parse } = await import('graphql');
   let found;
   try {
     found = await connectorTables(sql, config.baseDir);
   } catch (error) {
+    const { Secrets } = await import('./secrets.ts');
     const secrets = Secrets.fromConfig(config);
     const message = secrets.scrub((error as Error).message.split('\n')[0]!);
     if (error instanceof UnreachableError) throw new RunError(`cannot reach the database of connector "${name}": ${message}`);
@@ -165,8 +185,9 @@ async function introspectSql(configPath: string | undefined, name: string): Prom
 }
 
 async function serve(configPath: string | undefined, portOption: number | undefined): Promise<number> {
-  const config = loadConfig({ configPath });
+  const config = await loadConfig(configPath);
   const port = portOption ?? parsePort(process.env.PORT, 'PORT') ?? config.server.port;
+  const [{ Secrets }, { createLogger }, { Hub }] = await Promise.all([import('./secrets.ts'), import('./logger.ts'), import('./server.ts')]);
   const secrets = Secrets.fromConfig(config);
   const logger = createLogger(config.server.logLevel, secrets);
   const schema = await composedSchema(config);

@@ -2,37 +2,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import type { ConnectorType } from '../connectors/connector.ts';
-import { connectorTypes } from '../connectors/index.ts';
-import type { CommonOptions } from '../connectors/runtime/options.ts';
+import { bool, type CommonOptions, positiveInt, str } from '../connectors/runtime/options.ts';
+import { type ConnectorRegistry, loadConnectorTypes } from './connector-registry.ts';
 import { isSecretPath, REDACTED } from './secrets.ts';
 
-/** One thing wrong with a configuration: where (file and key path) and why. */
-export interface ConfigProblem {
-  file: string;
-  path: string;
-  message: string;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export function formatProblem(p: ConfigProblem): string {
-  return `${p.file}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
-}
+export { ConfigError, type ConfigProblem, formatProblem } from './config-problem.ts';
+import { ConfigError, type ConfigProblem } from './config-problem.ts';
 
 const DEFAULT_FILE = 'junction.config.yaml';
 
 // ---- schema -------------------------------------------------------------------------------
 // Each option carries its default beside its type; messages read "expected …", and the loader
 // appends ", got <value>".
-
-const positiveInt = (what = 'a positive integer') =>
-  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
 
 // 0 is allowed: it picks a free port.
 const PORT_MESSAGE = 'expected a port number (0-65535)';
@@ -42,8 +23,6 @@ const port = z
   .min(0, { error: PORT_MESSAGE })
   .max(65535, { error: PORT_MESSAGE });
 
-const bool = () => z.boolean({ error: 'expected true or false' });
-const str = (what = 'a string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
 const globs = z
   .union([str('a glob'), z.array(str('a glob'), { error: 'expected a glob or a list of globs' })], {
     error: 'expected a glob or a list of globs',
@@ -127,37 +106,48 @@ const authSchema = z
   });
 
 const memoryOnly = (key: string) =>
-  z.literal('memory', {
-    error: `expected "memory" (this version has the in-memory ${key} only; Redis arrives with the events issue)`,
-  });
+  z.literal('memory', { error: `expected "memory" (this version has the in-memory ${key} only)` });
 
 const cacheStore = z.union([z.literal('memory'), z.url({ protocol: /^rediss?$/ })], {
   error: 'expected "memory" or a redis:// URL',
 });
 
 /**
- * A connector: `type` picks the schema (its folder's, common options included) the rest of the
+ * A connector: `type` picks the schema (its type's, common options included) the rest of the
  * entry is validated against, with the issues keeping their key paths.
  */
-const connectorSchema = z.looseObject({ type: str('a connector type') }).transform((c, ctx) => {
-  const type = Object.hasOwn(connectorTypes, c.type) ? (connectorTypes[c.type] as ConnectorType<CommonOptions>) : undefined;
-  if (!type) {
-    const known = Object.keys(connectorTypes);
-    ctx.addIssue({
-      code: 'custom',
-      path: ['type'],
-      message: `unknown connector type (known: ${known.length ? known.join(', ') : 'none in this version'})`,
-      input: c.type,
-    });
+const connectorSchema = (registry: ConnectorRegistry) =>
+  z.looseObject({ type: str('a connector type') }).transform((c, ctx) => {
+    const type = registry.get(c.type);
+    if (!type) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: `unknown connector type (known: ${registry.names.join(', ')}; add your own under connectorTypes)`,
+        input: c.type,
+      });
+      return z.NEVER;
+    }
+    const result = type.schema.safeParse(c, { reportInput: true });
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue } as never);
     return z.NEVER;
-  }
-  const result = type.schema.safeParse(c, { reportInput: true });
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) ctx.addIssue({ ...issue } as never);
-  return z.NEVER;
+  });
+
+const connectorName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  error: 'expected a connector name of letters, digits and _, not starting with a digit',
 });
 
-export const configSchema = z.strictObject({
+/** `connectorTypes`: type name → module path, relative to the config file. */
+const connectorTypesSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, { error: 'expected a type name of letters, digits, - and _, starting with a letter' }),
+    str('a module path (.ts, .js or .mjs)'),
+    { error: 'expected a mapping of type names to module paths' },
+  )
+  .default({});
+
+export const configSchema = (registry: ConnectorRegistry) => z.strictObject({
   server: serverSchema,
   auth: authSchema.optional(),
   cache: z
@@ -171,15 +161,15 @@ export const configSchema = z.strictObject({
   schema: globs.default(['schema/**/*.graphql']),
   /** Default ["resolvers/**\/*"] (.ts, .js, .mjs), relative to the config file. */
   resolvers: globs.default(['resolvers/**/*']),
-  connectors: z
-    .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a connector name of letters, digits and _, not starting with a digit' }),
-      connectorSchema,
-    )
-    .default({}),
+  /** Default {}. Connector types of the user's own: type name → module (see README). */
+  connectorTypes: connectorTypesSchema,
+  connectors: z.record(connectorName, connectorSchema(registry)).default({}),
 });
 
-export type HubConfig = z.output<typeof configSchema> & {
+export type HubConfig = Omit<z.output<ReturnType<typeof configSchema>>, 'connectors'> & {
+  connectors: Record<string, CommonOptions>;
+  /** The connector types this config can use: the built-in ones and its `connectorTypes`. */
+  registry: ConnectorRegistry;
   /** Folder that relative paths resolve against. */
   baseDir: string;
   /** File the config came from, or "(defaults)". */
@@ -195,7 +185,7 @@ export interface LoadOptions {
   cwd?: string;
 }
 
-export function loadConfig(options: LoadOptions = {}): HubConfig {
+export async function loadConfig(options: LoadOptions = {}): Promise<HubConfig> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const explicit = options.configPath ?? env.JUNCTION_CONFIG;
@@ -235,18 +225,31 @@ export function loadConfig(options: LoadOptions = {}): HubConfig {
   return parseConfig(doc.toJS() ?? {}, { file: shown, baseDir: path.dirname(file), env });
 }
 
-/** Substitutes the environment into a parsed document, validates it and resolves its paths. */
-export function parseConfig(
+/**
+ * Substitutes the environment into a parsed document, loads its `connectorTypes` modules,
+ * validates it and resolves its paths.
+ */
+export async function parseConfig(
   raw: unknown,
   where: { file: string; baseDir: string; env?: NodeJS.ProcessEnv },
-): HubConfig {
+): Promise<HubConfig> {
   const problems: ConfigProblem[] = [];
   const substituted = substituteEnv(raw, where.env ?? process.env, [], (p, message) =>
     problems.push({ file: where.file, path: p.join('.'), message }),
   );
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const result = configSchema.safeParse(substituted, { reportInput: true });
+  // The connector types come first: every connector entry is validated by its type's schema.
+  const entries = connectorTypesSchema.safeParse((substituted as { connectorTypes?: unknown } | null)?.connectorTypes, { reportInput: true });
+  if (!entries.success) {
+    throw new ConfigError(entries.error.issues.flatMap((issue) => describeIssue({ ...issue, path: ['connectorTypes', ...issue.path] }, where.file)));
+  }
+  const { registry, problems: typeProblems } = await loadConnectorTypes(entries.data, where.baseDir);
+  if (typeProblems.length > 0) {
+    throw new ConfigError(typeProblems.map((p) => ({ file: where.file, path: `connectorTypes.${p.key}`, message: `${p.file}: ${p.message}` })));
+  }
+
+  const result = configSchema(registry).safeParse(substituted, { reportInput: true });
   if (!result.success) {
     throw new ConfigError(result.error.issues.flatMap((issue) => describeIssue(issue, where.file)));
   }
@@ -254,6 +257,7 @@ export function parseConfig(
   const resolve = (globs: string[]) => globs.map((g) => toPosix(path.resolve(where.baseDir, g)));
   return {
     ...config,
+    registry,
     schema: resolve(config.schema),
     resolvers: resolve(config.resolvers),
     baseDir: where.baseDir,

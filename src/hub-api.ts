@@ -1,7 +1,5 @@
 import { withFilter } from 'graphql-subscriptions';
-import type { Connector, ConnectorStatus } from '../connectors/connector.ts';
-import type { StatusEvent } from '../connectors/runtime/runtime.ts';
-import type { HubContext } from './context.ts';
+import type { Connector, ConnectorStatus, HubContext, StatusEvent } from '../connectors/runtime/contract.ts';
 import { ErrorCode, HubError } from './errors.ts';
 import { version } from './version.ts';
 
@@ -12,7 +10,7 @@ export const hubResolvers = {
   },
   Hub: {
     connectors: (_: unknown, __: unknown, ctx: HubContext) =>
-      Object.values(ctx.connectors).map((c) => c.status()),
+      Object.values(ctx.connectors as Record<string, Connector>).map((c) => c.status()),
     connector: (_: unknown, args: { name: string }, ctx: HubContext) =>
       ctx.connectors[args.name]?.status() ?? null,
   },

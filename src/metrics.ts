@@ -1,24 +1,11 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { ConnectorMetrics } from '../connectors/runtime/contract.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type OperationType = 'query' | 'mutation' | 'subscription' | 'unknown';
 
 const MAX_NAME_LENGTH = 64;
 
-/** What a connector's pipeline records (labels bound to the connector's name). */
-export interface ConnectorMetrics {
-  request(outcome: 'success' | 'error' | 'timeout' | 'circuit_open' | 'rate_limited', seconds: number): void;
-  /** The breaker's state; every call after the first is a transition. */
-  breakerState(state: 'CLOSED' | 'HALF_OPEN' | 'OPEN'): void;
-  cache(result: 'hit' | 'miss' | 'stale'): void;
-  retry(): void;
-  rateLimited(): void;
-  batch(field: string, size: number): void;
-  /** SQL statements a database ran. */
-  statements(count: number): void;
-  /** Where the connection pool's numbers are read from at each scrape. */
-  pool(read: () => { total: number; idle: number; waiting: number }): void;
-}
 
 /**
  * The hub's Prometheus registry: process metrics plus GraphQL operations by type and name.

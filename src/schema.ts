@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { mergeTypeDefs } from '@graphql-tools/merge';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { IResolvers } from '@graphql-tools/utils';
@@ -24,31 +23,15 @@ import {
 // graphql-js keeps SDL validation internal, but it is the only way to get each error with its
 // location; buildASTSchema would join them into one message. graphql is pinned to 16.x.
 import { validateSDL } from 'graphql/validation/validate.js';
-import { fieldDirectives } from '../connectors/index.ts';
 import type { CommonOptions } from '../connectors/runtime/options.ts';
 import { applyAuthDirective } from './auth-directive.ts';
 import { bindDirectives } from './bindings.ts';
+import type { ConnectorRegistry } from './connector-registry.ts';
 import { hubResolvers } from './hub-api.ts';
+import { formatSchemaProblem, SchemaError, type SchemaProblem } from './schema-problem.ts';
+import { importDefault } from './user-modules.ts';
 
-/** One thing wrong with the schema or the resolvers: file, position when known, and why. */
-export interface SchemaProblem {
-  file: string;
-  line?: number | undefined;
-  column?: number | undefined;
-  message: string;
-}
-
-export class SchemaError extends Error {
-  constructor(readonly problems: SchemaProblem[]) {
-    super(problems.map(formatSchemaProblem).join('\n'));
-    this.name = 'SchemaError';
-  }
-}
-
-export function formatSchemaProblem(p: SchemaProblem): string {
-  const at = p.line ? `:${p.line}:${p.column ?? 1}` : '';
-  return `${p.file}${at}: ${p.message}`;
-}
+export { formatSchemaProblem, SchemaError, type SchemaProblem } from './schema-problem.ts';
 
 export interface SchemaOptions {
   /** Absolute globs of SDL files. */
@@ -59,6 +42,8 @@ export interface SchemaOptions {
   baseDir: string;
   /** Whether incoming auth is configured: management fields then require `admin`. */
   authEnabled: boolean;
+  /** The connector types whose directives the SDL may use. */
+  registry: ConnectorRegistry;
   /**
    * The configured connectors, name → type, that directives may name. Without it, directives
    * are not bound: the schema's shape only (what codegen needs).
@@ -84,7 +69,7 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
 
   const documents: DocumentNode[] = [
     parseSdl(readFileSync(BUILTIN_SDL, 'utf8'), 'junction:hub.graphql', problems),
-    ...fieldDirectives.map((d) => parseSdl(d.sdl, `junction:@${d.name}`, problems)),
+    ...options.registry.directives.map(({ directive }) => parseSdl(directive.sdl, `junction:@${directive.name}`, problems)),
   ];
   for (const file of await fg(options.schema, { absolute: true, onlyFiles: true })) {
     documents.push(parseSdl(readFileSync(file, 'utf8'), show(file), problems));
@@ -115,7 +100,7 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
 
   if (!options.connectors) return applyAuthDirective(schema, { authEnabled: options.authEnabled });
   const bound = bindDirectives(schema, {
-    directives: fieldDirectives,
+    directives: options.registry.directives,
     connectors: options.connectors,
     verify: options.verify && { configs: options.verify, baseDir: options.baseDir },
   });
@@ -189,7 +174,7 @@ async function loadResolverModules(
   const modules: ResolverModule[] = [];
   for (const file of files) {
     try {
-      const resolvers = defaultExport(await import(pathToFileURL(file).href));
+      const resolvers = await importDefault(file);
       if (!resolvers || typeof resolvers !== 'object') {
         problems.push({ file: show(file), message: 'expected a default export of a resolver map (an object)' });
         continue;
@@ -200,15 +185,6 @@ async function loadResolverModules(
     }
   }
   return modules;
-}
-
-/**
- * A module's `export default`. A TypeScript module compiled as CommonJS (a project without
- * "type": "module") arrives as `{ default: { __esModule: true, default: … } }`.
- */
-function defaultExport(mod: { default?: unknown }): unknown {
-  const value = mod.default as { __esModule?: boolean; default?: unknown } | undefined;
-  return value && value.__esModule === true ? value.default : value;
 }
 
 /** Every type and field a resolver map names must exist in the schema. */

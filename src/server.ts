@@ -25,14 +25,11 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type Keyv from 'keyv';
-import type { Connector } from '../connectors/connector.ts';
-import { createConnectors } from '../connectors/index.ts';
-import type { StatusEvent } from '../connectors/runtime/runtime.ts';
+import type { Connector, HubContext, InboundResponse, StatusEvent, User } from '../connectors/runtime/contract.ts';
 import { createCache } from './cache.ts';
 import { CONNECTOR_STATUS, type ConnectorStatusPayload } from './hub-api.ts';
 import { Authenticator } from './auth.ts';
 import type { HubConfig } from './config.ts';
-import type { HubContext, User } from './context.ts';
 import { ErrorCode, formatError, HubError } from './errors.ts';
 import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
 import { complexityRule } from './limits.ts';
@@ -40,6 +37,8 @@ import { Metrics, type OperationType } from './metrics.ts';
 import type { Secrets } from './secrets.ts';
 
 const GRAPHQL_PATH = '/graphql';
+/** Connectors with an inbound route receive `POST /webhooks/<name>` (SPEC §2). */
+const INBOUND_PATH = '/webhooks/';
 
 /** Where a hub is in its life; every request handler and `stop()` checks it. */
 type HubState =
@@ -88,10 +87,11 @@ export class Hub {
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
     this.#connectors = {
-      ...createConnectors(options.config.connectors, (name) => ({
+      ...options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),
         cache: this.#cache,
         metrics: this.metrics.connector(name),
+        pubsub: this.pubsub,
         onStatus: (event) => this.#publishStatus(name, event),
         scrub: (text) => this.#secrets.scrub(text),
         baseDir: options.config.baseDir,
@@ -238,6 +238,7 @@ export class Hub {
       }
       return this.#graphql(req, res, url);
     }
+    if (url.pathname.startsWith(INBOUND_PATH)) return this.#inbound(req, res, url);
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/readyz') return this.#readyz(res);
@@ -289,9 +290,35 @@ export class Hub {
     });
   }
 
+  /** `POST /webhooks/<connector>[/…]`: the raw body, within the connector's limit, to its route. */
+  async #inbound(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const [name = '', ...rest] = url.pathname.slice(INBOUND_PATH.length).split('/');
+    const connector = Object.hasOwn(this.#connectors, name) ? this.#connectors[name] : undefined;
+    const route = connector?.inbound;
+    if (!route) return sendJson(res, 404, { error: `no connector named "${name}" receives webhooks here` });
+    if (this.#state.phase !== 'started') return sendJson(res, 503, { error: 'the hub is shutting down' }, { 'retry-after': '1' });
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed; send POST' }, { allow: 'POST' });
+    const body = await readBody(req, route.maxBodyBytes);
+    if (body === undefined) return sendJson(res, 413, { error: `body over the limit of ${route.maxBodyBytes} bytes` }, { connection: 'close' });
+    const inboundUrl = new URL(`/${rest.join('/')}${url.search}`, url);
+    let answer: InboundResponse;
+    try {
+      answer = await route.handle({ method: req.method, url: inboundUrl, headers: req.headers, body });
+    } catch (error) {
+      this.#logger.error({ err: error, connector: name }, 'inbound route failed');
+      return sendJson(res, 500, { error: 'internal error' });
+    }
+    if (answer.body === undefined) {
+      res.writeHead(answer.status, answer.headers ?? {});
+      res.end();
+    } else {
+      sendJson(res, answer.status, answer.body, answer.headers);
+    }
+  }
+
   async #graphql(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const limit = this.#config.server.limits.bodyBytes;
-    const text = await readBody(req, limit);
+    const text = (await readBody(req, limit))?.toString('utf8');
     if (text === undefined) {
       return sendJson(res, 413, graphqlErrorBody(`Request body is over the limit of ${limit} bytes`, ErrorCode.BAD_REQUEST), { connection: 'close' });
     }
@@ -342,7 +369,8 @@ export class Hub {
     let logger: Logger | undefined;
     return {
       user,
-      connectors: this.#connectors,
+      // The configured connectors; their names and classes are the config's (typed by codegen).
+      connectors: this.#connectors as HubContext['connectors'],
       pubsub: this.pubsub,
       // Made on first use: a subscription's context lives as long as the subscription, and
       // most never log. (Apollo Server copies an HTTP request's context, which makes it then.)
@@ -467,10 +495,10 @@ function isJson(contentType: string | undefined): boolean {
 }
 
 /**
- * The body as text, or undefined when it is over the limit. An oversized body is drained, not
+ * The body's bytes, or undefined when it is over the limit. An oversized body is drained, not
  * kept, so the client still reads the 413.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   if (Number(req.headers['content-length'] ?? 0) > limit) {
     req.resume();
     return Promise.resolve(undefined);
@@ -486,7 +514,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
       resolve(undefined);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(size <= limit ? Buffer.concat(chunks).toString('utf8') : undefined));
+    req.once('end', () => resolve(size <= limit ? Buffer.concat(chunks) : undefined));
     req.once('error', reject);
   });
 }

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
-/** The hub's version, from package.json. */
-export const version: string = JSON.parse(
-  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
-).version;
+/** The hub's version, from package.json (found by the package's own name, from src/ or dist/). */
+export const version: string = (createRequire(import.meta.url)('junction/package.json') as { version: string }).version;

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import type { Connector } from '../connectors/connector.ts';
+import type { Connector } from '../connectors/runtime/contract.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildSchema } from '../src/schema.ts';
@@ -22,6 +22,15 @@ export function project(files: Record<string, string>): { dir: string; remove: (
     writeFileSync(path.join(dir, name), text);
   }
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Makes `import … from 'junction'` work in a temporary project outside the repository, as
+ * `npm install <this folder>` would: node_modules/junction links to the package.
+ */
+export function linkJunction(dir: string): void {
+  mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
+  symlinkSync(ROOT, path.join(dir, 'node_modules/junction'), 'dir');
 }
 
 export interface TestHub {
@@ -48,7 +57,7 @@ export async function startHub(
   connectors: Record<string, Connector> = {},
 ): Promise<TestHub> {
   const { dir, remove } = project({ ...files, 'junction.config.yaml': stringify(config) });
-  const parsed = parseConfig(
+  const parsed = await parseConfig(
     { ...config, server: { host: '127.0.0.1', port: 0, logLevel: 'debug', ...(config.server as object) } },
     { file: 'junction.config.yaml', baseDir: dir, env },
   );
@@ -66,6 +75,7 @@ export async function startHub(
     resolvers: parsed.resolvers,
     baseDir: dir,
     authEnabled: parsed.auth !== undefined,
+    registry: parsed.registry,
     connectors: typesOf({ ...parsed.connectors, ...connectors }),
   });
   const hub = new Hub({ config: parsed, schema, logger, secrets, connectors });
@@ -126,6 +136,13 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * How long a spawned `junction` may take before a test gives up on it: generous, so the suite
+ * holds on a 2-core machine kept busy by something else. Tests assert what the process says,
+ * never how fast it said it.
+ */
+export const SPAWN_TIMEOUT_MS = 60_000;
+
 /** Runs the real `junction` command (bin/junction.mjs) to completion. */
 export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -140,7 +157,7 @@ export function runCli(args: string[], options: { cwd: string; env?: NodeJS.Proc
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`junction ${args.join(' ')} did not exit in time\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 15_000);
+    }, options.timeoutMs ?? SPAWN_TIMEOUT_MS);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });

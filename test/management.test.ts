@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BreakerState, Connector, ConnectorStatus, ConnectorTestResult } from '../connectors/connector.ts';
+import type { BreakerState, Connector, ConnectorStatus, ConnectorTestResult } from '../connectors/runtime/contract.ts';
 import { gql, startHub, type TestHub } from './helpers.ts';
 
 /**

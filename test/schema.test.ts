@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { builtinRegistry } from '../src/connector-registry.ts';
 import { buildSchema, SchemaError } from '../src/schema.ts';
 import { project } from './helpers.ts';
 
@@ -12,6 +13,7 @@ async function build(files: Record<string, string>) {
       resolvers: [path.join(dir, 'resolvers/**/*')],
       baseDir: dir,
       authEnabled: false,
+      registry: builtinRegistry,
     });
   } finally {
     remove();

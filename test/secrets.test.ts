@@ -35,8 +35,8 @@ describe('Secrets: what is redacted', () => {
     expect((out.err as unknown as { message: string }).message).toBe('bad [REDACTED]');
   });
 
-  it('collects secrets after ${VAR} substitution, so a secret from the environment is known', () => {
-    const config = parseConfig(
+  it('collects secrets after ${VAR} substitution, so a secret from the environment is known', async () => {
+    const config = await parseConfig(
       { auth: { jwt: { secret: '${JWT_SECRET}' } } },
       { file: 'junction.config.yaml', baseDir: '/tmp', env: { JWT_SECRET: 'from-the-environment' } },
     );

@@ -8,7 +8,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startJsonPlaceholder } from '../bench/upstream.ts';
-import { gql, project, ROOT } from './helpers.ts';
+import { gql, project, ROOT, SPAWN_TIMEOUT_MS } from './helpers.ts';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -124,7 +124,7 @@ function serve(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; 
     });
   });
 
-  const waitFor = (what: string, match: (line: LogLine) => boolean, timeoutMs = 15_000) =>
+  const waitFor = (what: string, match: (line: LogLine) => boolean, timeoutMs = SPAWN_TIMEOUT_MS) =>
     new Promise<LogLine>((resolve, reject) => {
       const check = () => {
         const found = lines.find(match);

@@ -29,12 +29,18 @@ import {
   visit,
   visitWithTypeInfo,
 } from 'graphql';
-import type { HubContext } from '../../src/context.ts';
-import type { DirectiveUse, FieldDirective } from '../connector.ts';
-import { UpstreamError } from '../runtime/errors.ts';
-import { markStale, requestLoader } from '../runtime/loaders.ts';
-import type { Outcome } from '../runtime/runtime.ts';
-import type { GraphqlConnector, GraphqlResponse, RemoteError } from './index.ts';
+import {
+  type DirectiveUse,
+  type FieldBinding,
+  type FieldDirective,
+  type FieldResolver,
+  type HubContext,
+  markStale,
+  type Outcome,
+  requestLoader,
+  UpstreamError,
+} from '../../src/index.ts';
+import { type GraphqlConnector, type GraphqlResponse, type RemoteError, remoteMessages } from './connector.ts';
 
 const SDL = `
 "The remote root type @graphql delegates to."
@@ -64,15 +70,14 @@ interface Delegation {
   variables: Record<string, unknown>;
 }
 
-type Resolver = GraphQLFieldResolver<unknown, HubContext>;
+type Resolver = FieldResolver;
 
 const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
 
 export const graphqlDirective: FieldDirective = {
   name: 'graphql',
-  connectorType: 'graphql',
   sdl: SDL,
-  bind(use: DirectiveUse): Resolver | string[] {
+  bind(use: DirectiveUse): FieldBinding | string[] {
     const args = use.args as unknown as GraphqlArgs;
     const problems: string[] = [];
     const remoteField = args.field ?? use.coordinate.slice(use.coordinate.indexOf('.') + 1);
@@ -87,7 +92,7 @@ export const graphqlDirective: FieldDirective = {
     const safe = operation === 'QUERY';
     const ttlMs = use.cache?.ttlMs;
     const staleIfOpen = use.cache?.staleIfOpen;
-    return async (_parent, fieldArgs, ctx, info) => {
+    const resolve: Resolver = async (_parent, fieldArgs, ctx, info) => {
       const call = delegation(info, fieldArgs, remoteField, safe ? OperationTypeNode.QUERY : OperationTypeNode.MUTATION);
       const connector = ctx.connectors[args.connector] as GraphqlConnector;
       let outcome: Outcome<GraphqlResponse>;
@@ -106,6 +111,7 @@ export const graphqlDirective: FieldDirective = {
       markStale(ctx, info, outcome.stale, args.connector);
       return answer(outcome.value, remoteField, info, args.connector, ctx);
     };
+    return { resolve };
   },
 };
 
@@ -341,10 +347,6 @@ function collectFields(
 }
 
 /** The remote's messages, joined; each shortened. */
-export function remoteMessages(errors: readonly RemoteError[]): string {
-  return errors.map((e) => (e.message.length > 300 ? `${e.message.slice(0, 297)}...` : e.message)).join('; ');
-}
-
 function all(tree: ErrorTree): RemoteError[] {
   return [...tree.here, ...[...tree.below.values()].flatMap(all)];
 }

@@ -3,6 +3,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { GraphQLError } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
+import { builtinRegistry } from '../../src/connector-registry.ts';
 import { buildSchema, SchemaError } from '../../src/schema.ts';
 import { gql, project, startHub, type TestHub } from '../../test/helpers.ts';
 
@@ -448,6 +449,7 @@ describe('@graphql binding checks', () => {
         resolvers: [],
         baseDir: dir,
         authEnabled: false,
+        registry: builtinRegistry,
         connectors: { remote: 'graphql', api: 'http' },
       });
       return [];
@@ -482,11 +484,11 @@ type Mutation {
 });
 
 describe('graphql connector config', () => {
-  it('names each bad key and fills the defaults', () => {
+  it('names each bad key and fills the defaults', async () => {
     const where = { file: 'junction.config.yaml', baseDir: '/tmp' };
     let error: unknown;
     try {
-      parseConfig({ connectors: { r: { type: 'graphql', url: 'ftp://example.com/graphql', maxResponseBytes: 0, endpoint: '/x' } } }, where);
+      await parseConfig({ connectors: { r: { type: 'graphql', url: 'ftp://example.com/graphql', maxResponseBytes: 0, endpoint: '/x' } } }, where);
     } catch (e) {
       error = e;
     }
@@ -496,7 +498,7 @@ describe('graphql connector config', () => {
       'connectors.r.maxResponseBytes: expected a positive integer, got 0',
       'connectors.r.endpoint: unknown key',
     ]);
-    const parsed = parseConfig({ connectors: { r: { type: 'graphql', url: 'https://api.example.com/graphql' } } }, where);
+    const parsed = await parseConfig({ connectors: { r: { type: 'graphql', url: 'https://api.example.com/graphql' } } }, where);
     expect(parsed.connectors.r).toMatchObject({
       type: 'graphql',
       url: 'https://api.example.com/graphql',

@@ -1,10 +1,19 @@
 import type DataLoader from 'dataloader';
-import { getNullableType, type GraphQLFieldResolver, isListType } from 'graphql';
-import type { HubContext } from '../../src/context.ts';
-import type { DirectiveUse, FieldDirective } from '../connector.ts';
-import { markStale, requestLoader } from '../runtime/loaders.ts';
-import { Template, type TemplateScope } from '../runtime/template.ts';
-import type { HttpConnector, HttpMethod } from './index.ts';
+import { getNullableType, isListType } from 'graphql';
+import {
+  type DirectiveUse,
+  type FieldBinding,
+  type FieldDirective,
+  type FieldResolver,
+  type HubContext,
+  markStale,
+  type Outcome,
+  requestLoader,
+  Template,
+  type TemplateScope,
+  UpstreamError,
+} from '../../src/index.ts';
+import type { HttpConnector, HttpMethod } from './connector.ts';
 
 const SDL = `
 "HTTP methods @http may use."
@@ -41,13 +50,12 @@ interface HttpArgs {
   select?: string | null;
 }
 
-type Resolver = GraphQLFieldResolver<unknown, HubContext>;
+type Resolver = FieldResolver;
 
 export const httpDirective: FieldDirective = {
   name: 'http',
-  connectorType: 'http',
   sdl: SDL,
-  bind(use: DirectiveUse): Resolver | string[] {
+  bind(use: DirectiveUse): FieldBinding | string[] {
     const args = use.args as unknown as HttpArgs;
     const problems: string[] = [];
     if (!args.path.startsWith('/')) problems.push(`path "${args.path}" must start with /`);
@@ -105,7 +113,7 @@ export const httpDirective: FieldDirective = {
         : undefined;
       const fixedRest = fixed?.query.filter((_, i) => i !== batchIndex);
       const fixedGroup = fixed && `${args.connector}|${coordinate}|${JSON.stringify([fixed.path, fixedRest, fixed.headers])}`;
-      return async (parent, fieldArgs, ctx, info) => {
+      const resolve: Resolver = async (parent, fieldArgs, ctx, info) => {
         const scope = scopeOf(parent, fieldArgs, ctx);
         const value = keyTemplate.render(scope, text);
         let call = fixed;
@@ -116,32 +124,41 @@ export const httpDirective: FieldDirective = {
           rest = call.query.filter((_, i) => i !== batchIndex);
           group = `${args.connector}|${coordinate}|${JSON.stringify([call.path, rest, call.headers])}`;
         }
-        const existing = ctx.loaders.get(group) as DataLoader<string, unknown> | undefined;
-        if (existing) return existing.load(value);
-        const connector = connectorOf(ctx, args.connector);
-        const batch = { call, rest };
-        const loader = requestLoader<string, unknown>(ctx, group, async (keys) => {
-          connector.recordBatch(coordinate, keys.length);
-          const outcome = await connector.send({ ...batch.call, query: [...batch.rest, ...keys.map((k) => [key, k] as [string, string])] });
-          markStale(ctx, info, outcome.stale, args.connector);
-          const items = selectPath(outcome.value, select);
-          if (!Array.isArray(items)) throw new Error(`${coordinate}: a batchKey call must answer a list, got ${typeof items}`);
-          // Each item goes to the parents whose key equals its batchKey field, in answer order.
-          const byKey = new Map<string, unknown[]>();
-          for (const item of items) {
-            if (item == null) continue;
-            const itemKey = text((item as Record<string, unknown>)[batchKey]);
-            const matches = byKey.get(itemKey);
-            if (matches) matches.push(item);
-            else byKey.set(itemKey, [item]);
-          }
-          return keys.map((k) => (list ? (byKey.get(k) ?? []) : (byKey.get(k)?.[0] ?? null)));
-        });
-        return loader.load(value);
+        let loader = ctx.loaders.get(group) as DataLoader<string, Outcome<unknown>> | undefined;
+        if (!loader) {
+          const connector = connectorOf(ctx, args.connector);
+          const batch = { call, rest };
+          loader = requestLoader<string, Outcome<unknown>>(ctx, group, async (keys) => {
+            connector.recordBatch(coordinate, keys.length);
+            const outcome = await connector.send({ ...batch.call, query: [...batch.rest, ...keys.map((k) => [key, k] as [string, string])] });
+            const items = selectPath(outcome.value, select);
+            if (!Array.isArray(items)) {
+              throw new UpstreamError(args.connector, `${coordinate}: a batchKey call must answer a list${select.length ? ` at "${args.select}"` : ''}, got ${items === null ? 'null' : typeof items}`, {
+                transient: false,
+              });
+            }
+            // Each item goes to the parents whose key equals its batchKey field, in answer order.
+            const byKey = new Map<string, unknown[]>();
+            for (const item of items) {
+              if (item == null) continue;
+              const itemKey = text((item as Record<string, unknown>)[batchKey]);
+              const matches = byKey.get(itemKey);
+              if (matches) matches.push(item);
+              else byKey.set(itemKey, [item]);
+            }
+            const { stale } = outcome;
+            return keys.map((k) => ({ value: list ? (byKey.get(k) ?? []) : (byKey.get(k)?.[0] ?? null), stale }));
+          });
+        }
+        const outcome = await loader.load(value);
+        // Every parent's own path: a batch served stale marks each field it answered.
+        markStale(ctx, info, outcome.stale, args.connector);
+        return outcome.value;
       };
+      return { resolve };
     }
 
-    return async (parent, fieldArgs, ctx, info) => {
+    const resolve: Resolver = async (parent, fieldArgs, ctx, info) => {
       const call = render(scopeOf(parent, fieldArgs, ctx));
       const connector = connectorOf(ctx, args.connector);
       if (call.method !== 'GET') {
@@ -155,10 +172,11 @@ export const httpDirective: FieldDirective = {
         (calls) => Promise.all(calls.map((c) => connector.send(c).then((o) => o, (e: Error) => e))),
         (c) => JSON.stringify([c.path, c.query, c.headers, c.ttlMs]),
       );
-      const outcome = (await loader.load(call)) as { value: unknown; stale: boolean };
+      const outcome = (await loader.load(call)) as Outcome<unknown>;
       markStale(ctx, info, outcome.stale, args.connector);
       return selectPath(outcome.value, select);
     };
+    return { resolve };
   },
 };
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigError, parseConfig } from '../../src/config.ts';
+import { builtinRegistry } from '../../src/connector-registry.ts';
 import { buildSchema, SchemaError } from '../../src/schema.ts';
 import { gql, project, ROOT, startHub, type TestHub } from '../../test/helpers.ts';
 import { json, Upstream } from '../../test/upstream.ts';
@@ -196,23 +197,23 @@ describe('http connector limits', () => {
 });
 
 describe('http connector configuration', () => {
-  it('names each bad key of a connector with its path', () => {
-    const problems = (connector: Record<string, unknown>) => {
+  it('names each bad key of a connector with its path', async () => {
+    const problems = async (connector: Record<string, unknown>) => {
       try {
-        parseConfig({ connectors: { crm: connector } }, { file: 'junction.config.yaml', baseDir: '/tmp' });
+        await parseConfig({ connectors: { crm: connector } }, { file: 'junction.config.yaml', baseDir: '/tmp' });
         return [];
       } catch (error) {
         return (error as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
       }
     };
-    expect(problems({ type: 'http', baseUrl: 'ftp://x', retry: { attempts: 'x' }, timeoutMs: -1, color: 'red' })).toEqual([
+    expect(await problems({ type: 'http', baseUrl: 'ftp://x', retry: { attempts: 'x' }, timeoutMs: -1, color: 'red' })).toEqual([
       'connectors.crm.timeoutMs: expected a positive integer, got -1',
       'connectors.crm.retry.attempts: expected a whole number of 0 or more, got "x"',
       'connectors.crm.baseUrl: expected an http:// or https:// URL, got "ftp://x"',
       'connectors.crm.color: unknown key',
     ]);
-    expect(problems({ type: 'http' })).toEqual(['connectors.crm.baseUrl: expected an http:// or https:// URL, got nothing']);
-    expect(problems({ type: 'http', baseUrl: 'http://x', auth: { type: 'bearer', token: 'hunter2-token', extra: 1 } })).toEqual([
+    expect(await problems({ type: 'http' })).toEqual(['connectors.crm.baseUrl: expected an http:// or https:// URL, got nothing']);
+    expect(await problems({ type: 'http', baseUrl: 'http://x', auth: { type: 'bearer', token: 'hunter2-token', extra: 1 } })).toEqual([
       'connectors.crm.auth.extra: unknown key',
     ]);
   });
@@ -222,7 +223,7 @@ describe('@http problems found at build time (junction check and start-up)', () 
   async function problems(sdl: string, connectors: Record<string, string> = { api: 'http', other: 'graphql' }) {
     const { dir, remove } = project({ 'schema/a.graphql': sdl });
     try {
-      await buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [], baseDir: dir, authEnabled: false, connectors });
+      await buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [], baseDir: dir, authEnabled: false, registry: builtinRegistry, connectors });
       return [];
     } catch (error) {
       if (!(error instanceof SchemaError)) throw error;
@@ -256,7 +257,7 @@ describe('@http problems found at build time (junction check and start-up)', () 
       'resolvers/r.mjs': 'export default { Query: { a: () => "x" } };',
     });
     try {
-      await expect(buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [`${dir}/resolvers/*`], baseDir: dir, authEnabled: false, connectors: { api: 'http' } })).rejects.toThrow(
+      await expect(buildSchema({ schema: [`${dir}/schema/**/*.graphql`], resolvers: [`${dir}/resolvers/*`], baseDir: dir, authEnabled: false, registry: builtinRegistry, connectors: { api: 'http' } })).rejects.toThrow(
         'schema/a.graphql:1:14: Query.a has both @http and a code resolver; remove one',
       );
     } finally {

@@ -1,7 +1,7 @@
 // Request-scoped helpers of the binding directives: their DataLoaders and their stale marks.
 import DataLoader from 'dataloader';
 import { type GraphQLResolveInfo, responsePathAsArray } from 'graphql';
-import type { HubContext } from '../../src/context.ts';
+import type { HubContext } from './contract.ts';
 
 /**
  * The DataLoader named `id` for this GraphQL request, created on first use. One request's

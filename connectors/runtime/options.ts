@@ -1,11 +1,17 @@
 import { z } from 'zod';
 import { outboundAuthSchema } from './outbound-auth.ts';
 
-const positiveInt = (what = 'a positive integer') =>
+// Validators for config options, each with a message that reads "expected …" (the config loader
+// appends ", got <value>" and the key path). Public: a user's connector schema uses them too.
+export const positiveInt = (what = 'a positive integer') =>
   z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
-const nonNegativeInt = (what = 'a whole number of 0 or more') =>
+export const nonNegativeInt = (what = 'a whole number of 0 or more') =>
   z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).min(0, { error: `expected ${what}` });
-const bool = () => z.boolean({ error: 'expected true or false' });
+export const bool = () => z.boolean({ error: 'expected true or false' });
+/** A non-empty string. */
+export const str = (what = 'a string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+/** An http:// or https:// URL. */
+export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
 /** Retries after the first attempt, with exponential backoff and full jitter. */
 export const retrySchema = z
@@ -73,3 +79,12 @@ export const commonOptions = {
 
 const commonSchema = z.object(commonOptions);
 export type CommonOptions = z.output<typeof commonSchema>;
+
+/**
+ * A connector type's config schema: the common options (`type`, `timeoutMs`, `retry`, `breaker`,
+ * `rateLimit`, `cache`, `auth`, `headers`, `required`) plus the type's own keys. Unknown keys are
+ * refused with their key path.
+ */
+export function connectorConfig<S extends z.ZodRawShape>(shape: S) {
+  return z.strictObject({ ...commonOptions, ...shape });
+}

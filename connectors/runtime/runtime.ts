@@ -1,9 +1,8 @@
 import type Keyv from 'keyv';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
-import { shared } from '../../src/cache.ts';
-import type { ConnectorMetrics } from '../../src/metrics.ts';
-import type { BreakerState } from '../connector.ts';
+import { shared } from './shared-value.ts';
+import type { BreakerState, ConnectorMetrics, StatusEvent } from './contract.ts';
 import { CircuitOpenError, ConnectorError, RateLimitedError, UpstreamTimeoutError } from './errors.ts';
 import type { CommonOptions } from './options.ts';
 import { TokenBucket } from './rate-limit.ts';
@@ -30,8 +29,6 @@ export interface Outcome<T> {
   /** Served from the cache because the breaker was open. */
   stale: boolean;
 }
-
-export type StatusEvent = 'BREAKER_OPENED' | 'BREAKER_HALF_OPEN' | 'BREAKER_CLOSED' | 'HEALTHY' | 'UNHEALTHY';
 
 export interface RuntimeDeps {
   logger: Logger;

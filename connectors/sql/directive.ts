@@ -1,13 +1,19 @@
-import { getNamedType, getNullableType, type GraphQLFieldResolver, isLeafType, isListType } from 'graphql';
-import type { HubContext } from '../../src/context.ts';
-import type { DirectiveUse, FieldDirective } from '../connector.ts';
-import { markStale, requestLoader } from '../runtime/loaders.ts';
-import type { TemplateScope } from '../runtime/template.ts';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import type { CommonOptions } from '../runtime/options.ts';
+import { getNamedType, getNullableType, isLeafType, isListType } from 'graphql';
+import {
+  type CommonOptions,
+  type DirectiveUse,
+  type FieldBinding,
+  type FieldDirective,
+  type FieldResolver,
+  markStale,
+  type Outcome,
+  requestLoader,
+  type TemplateScope,
+} from '../../src/index.ts';
+import type { SqlConfig, SqlConnector } from './connector.ts';
 import { dialectOf, openSqliteForCheck, type Row, sqlitePath } from './drivers.ts';
-import type { SqlConfig, SqlConnector } from './index.ts';
 import { Statement } from './statement.ts';
 
 const SDL = `
@@ -37,20 +43,19 @@ interface SqlArgs {
   batchKey?: string | null;
 }
 
-type Resolver = GraphQLFieldResolver<unknown, HubContext>;
+type Resolver = FieldResolver;
 
 export const sqlDirective: FieldDirective = {
   name: 'sql',
-  connectorType: 'sql',
   sdl: SDL,
   verify,
-  bind(use: DirectiveUse): Resolver | string[] {
+  bind(use: DirectiveUse): FieldBinding | string[] {
     const args = use.args as unknown as SqlArgs;
     const statements = args.query.map((q) => new Statement(q));
     const argumentNames = use.arguments.map((a) => a.name);
     const problems = statements.flatMap((s) => s.problems(argumentNames));
     if (statements.length === 0) problems.push('query needs at least one statement');
-    const mutation = use.coordinate.startsWith('Mutation.');
+    const mutation = use.operation === 'mutation';
     const list = isListType(getNullableType(use.type));
     const transaction = mutation || statements.length > 1;
     const ttlMs = use.cache?.ttlMs;
@@ -79,11 +84,11 @@ export const sqlDirective: FieldDirective = {
       const param = batchParam;
       const [statement] = statements as [Statement];
       const keyPath = statement.params.find((p) => p.text === param)!.path;
-      return async (parent, fieldArgs, ctx, info) => {
+      const resolve: Resolver = async (parent, fieldArgs, ctx, info) => {
         const connector = ctx.connectors[args.connector] as SqlConnector;
         const key = valueAt(parent, keyPath);
         const rest = { args: fieldArgs, context: { user: ctx.user } };
-        const loader = requestLoader<unknown, unknown>(
+        const loader = requestLoader<unknown, Outcome<unknown>>(
           ctx,
           `sql|${args.connector}|${use.coordinate}|${JSON.stringify(fieldArgs)}`,
           async (keys) => {
@@ -91,16 +96,20 @@ export const sqlDirective: FieldDirective = {
             const scope: TemplateScope = { ...rest, parent: setAt(keyPath, [...keys]) };
             const compiled = statement.compile(connector.dialect, scope, new Set([param]));
             const outcome = await connector.query([compiled], { read: true, transaction: false, ttlMs, staleIfOpen });
-            markStale(ctx, info, outcome.stale, args.connector);
-            return keys.map((k) => shape(outcome.value.filter((row) => String(row[batchKey]) === String(k))));
+            const { stale } = outcome;
+            return keys.map((k) => ({ value: shape(outcome.value.filter((row) => String(row[batchKey]) === String(k))), stale }));
           },
           (k) => String(k),
         );
-        return loader.load(key);
+        const outcome = await loader.load(key);
+        // Every parent's own path: a batch served stale marks each field it answered.
+        markStale(ctx, info, outcome.stale, args.connector);
+        return outcome.value;
       };
+      return { resolve };
     }
 
-    return async (parent, fieldArgs, ctx, info) => {
+    const resolve: Resolver = async (parent, fieldArgs, ctx, info) => {
       const connector = ctx.connectors[args.connector] as SqlConnector;
       const scope: TemplateScope = { args: fieldArgs, parent: parent ?? {}, context: { user: ctx.user } };
       const compiled = statements.map((s) => s.compile(connector.dialect, scope));
@@ -108,6 +117,7 @@ export const sqlDirective: FieldDirective = {
       markStale(ctx, info, outcome.stale, args.connector);
       return shape(outcome.value);
     };
+    return { resolve };
   },
 };
 

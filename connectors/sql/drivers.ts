@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+import type mysql from 'mysql2/promise';
+import type pg from 'pg';
 import type { Dialect } from './statement.ts';
 
 export interface SqlStatement {
@@ -46,6 +47,13 @@ export function dialectOf(url: string): Dialect | undefined {
   return undefined;
 }
 
+// Each driver is loaded when a connector needs it: `junction check` and a hub without PostgreSQL
+// or MySQL do not pay for loading them.
+const require = createRequire(import.meta.url);
+const sqlite = () => require('better-sqlite3') as typeof Database;
+const postgres = () => require('pg') as typeof pg;
+const mysqlDriver = () => require('mysql2/promise') as typeof mysql;
+
 export function createDriver(url: string, pool: PoolOptions, baseDir: string): SqlDriver {
   switch (dialectOf(url)) {
     case 'sqlite':
@@ -82,7 +90,7 @@ class SqliteDriver implements SqlDriver {
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-    this.#db = new Database(file);
+    this.#db = new (sqlite())(file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
@@ -140,7 +148,8 @@ class PostgresDriver implements SqlDriver {
   readonly #pool: pg.Pool;
 
   constructor(url: string, options: PoolOptions) {
-    this.#pool = new pg.Pool({
+    const driver = postgres();
+    this.#pool = new driver.Pool({
       connectionString: url,
       min: options.min,
       max: options.max,
@@ -149,7 +158,7 @@ class PostgresDriver implements SqlDriver {
       connectionTimeoutMillis: options.statementTimeoutMs,
       // A DATE stays the text the database sent ("2026-11-21"): pg would make it local midnight,
       // a day off once written as UTC.
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === DATE_OID ? (v: string) => v : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === DATE_OID ? (v: string) => v : driver.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
     });
     // An idle client whose server went away: the pool drops it; the next call reconnects.
     this.#pool.on('error', () => undefined);
@@ -200,7 +209,7 @@ class MysqlDriver implements SqlDriver {
   readonly #timeout: number;
 
   constructor(url: string, options: PoolOptions) {
-    this.#pool = mysql.createPool({
+    this.#pool = mysqlDriver().createPool({
       uri: url,
       connectionLimit: options.max,
       maxIdle: Math.max(options.min, 1),
@@ -277,8 +286,8 @@ export { SqliteDriver };
  * would create (the seed), so a fresh clone checks clean.
  */
 export function openSqliteForCheck(file: string, seed: string | undefined): Database.Database {
-  if (file !== ':memory:' && existsSync(file)) return new Database(file, { readonly: true, fileMustExist: true });
-  const db = new Database(':memory:');
+  if (file !== ':memory:' && existsSync(file)) return new (sqlite())(file, { readonly: true, fileMustExist: true });
+  const db = new (sqlite())(':memory:');
   if (seed) db.exec(readFileSync(seed, 'utf8'));
   return db;
 }

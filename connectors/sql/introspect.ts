@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createDriver, type Row, type SqlDriver, sqlitePath } from './drivers.ts';
-import { fieldName, type SqlConfig } from './index.ts';
+import { fieldName, type SqlConfig } from './connector.ts';
 import type { Dialect } from './statement.ts';
 
 /** One column as the database describes it. */

@@ -16,6 +16,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtinRegistry } from '../../src/connector-registry.ts';
 import { buildSchema } from '../../src/schema.ts';
 import { gql, type GraphQLResponse, project, ROOT, runCli, startHub, type TestHub } from '../../test/helpers.ts';
 
@@ -686,7 +687,7 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('sql connector on %s', (
       expect(r.stdout).toBe(EXPECTED_SDL[engine]);
       writeFileSync(path.join(dir.dir, 'schema.graphql'), r.stdout);
       await expect(
-        buildSchema({ schema: [path.join(dir.dir, 'schema.graphql')], resolvers: [], baseDir: dir.dir, authEnabled: false, connectors: { shop: 'sql' } }),
+        buildSchema({ schema: [path.join(dir.dir, 'schema.graphql')], resolvers: [], baseDir: dir.dir, authEnabled: false, registry: builtinRegistry, connectors: { shop: 'sql' } }),
       ).resolves.toBeDefined();
       const served = await startHub({ 'schema/introspected.graphql': r.stdout }, { connectors: { shop: { type: 'sql', url: ns!.url } } });
       try {
@@ -795,7 +796,7 @@ describe('junction introspect sql', () => {
     expect(r.stdout).toBe(DEMO_SDL);
     const file = path.join(dir.dir, 'out.graphql');
     writeFileSync(file, r.stdout);
-    await expect(buildSchema({ schema: [file], resolvers: [], baseDir: dir.dir, authEnabled: false, connectors: { shop: 'sql' } })).resolves.toBeDefined();
+    await expect(buildSchema({ schema: [file], resolvers: [], baseDir: dir.dir, authEnabled: false, registry: builtinRegistry, connectors: { shop: 'sql' } })).resolves.toBeDefined();
   });
 
   it('introspects the seed of a SQLite database not created yet, without creating it', async () => {

@@ -1,7 +1,13 @@
-import { Agent, type Dispatcher, request } from 'undici';
-import { ConnectorError, UpstreamError } from './errors.ts';
-import { createOutboundAuth, type OutboundAuth, type OutboundAuthConfig } from './outbound-auth.ts';
-import { parseRetryAfter } from './retry.ts';
+import { createRequire } from 'node:module';
+import type { Agent, Dispatcher } from 'undici';
+import { ConnectorError, UpstreamError } from '../runtime/errors.ts';
+import { createOutboundAuth, type OutboundAuth, type OutboundAuthConfig } from '../runtime/outbound-auth.ts';
+import { parseRetryAfter } from '../runtime/retry.ts';
+
+// undici loads with the first transport: `junction check` and `--version` do not pay for it.
+const require = createRequire(import.meta.url);
+let undici: typeof import('undici') | undefined;
+const http = () => (undici ??= require('undici') as typeof import('undici'));
 
 export interface TransportOptions {
   /** Keep-alive connections per origin. */
@@ -37,7 +43,7 @@ export class HttpTransport {
   constructor(connector: string, options: TransportOptions) {
     this.#connector = connector;
     this.#options = options;
-    this.#agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000 });
+    this.#agent = new (http().Agent)({ connections: options.connections, keepAliveTimeout: 30_000 });
     this.#auth = options.auth ? createOutboundAuth(options.auth, {}) : undefined;
   }
 
@@ -75,7 +81,7 @@ export class HttpTransport {
     if (body !== undefined) sent.set('content-type', 'application/json');
     try {
       await this.#auth?.apply({ url: target, headers: sent }, signal);
-      return await request(target, {
+      return await http().request(target, {
         method: method as Dispatcher.HttpMethod,
         headers: Object.fromEntries(sent),
         body,
@@ -92,7 +98,7 @@ export class HttpTransport {
 
   /** A plain GET outside the pipeline, for health checks. */
   async probe(url: URL, signal: AbortSignal): Promise<number> {
-    const response = await request(url, { method: 'GET', signal, dispatcher: this.#agent, headers: this.#options.headers });
+    const response = await http().request(url, { method: 'GET', signal, dispatcher: this.#agent, headers: this.#options.headers });
     await response.body.dump();
     return response.statusCode;
   }

@@ -1,0 +1,212 @@
+// The connector contract: what the hub hands a connector, what a connector type gives back, and
+// what every resolver receives. Public API (re-exported by src/index.ts): change it on purpose.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { GraphQLFieldResolver, GraphQLInputType, GraphQLOutputType } from 'graphql';
+import type { PubSubEngine } from 'graphql-subscriptions';
+import type Keyv from 'keyv';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { CommonOptions } from './options.ts';
+
+/** The breaker states SPEC §7 exposes. */
+export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
+
+/** A breaker transition or a health flip, as the `connectorStatus` subscription reports it. */
+export type StatusEvent = 'BREAKER_OPENED' | 'BREAKER_HALF_OPEN' | 'BREAKER_CLOSED' | 'HEALTHY' | 'UNHEALTHY';
+
+/** What `hub.connectors` shows of one connector. */
+export interface ConnectorStatus {
+  name: string;
+  type: string;
+  required: boolean;
+  healthy: boolean;
+  lastError: string | null;
+  breaker: { state: BreakerState };
+  requests: number;
+  failures: number;
+  cache: { hits: number; misses: number } | null;
+  /** Connection pool, for connectors that have one (sql). */
+  pool: { total: number; idle: number; waiting: number } | null;
+}
+
+export interface ConnectorTestResult {
+  ok: boolean;
+  latencyMs: number;
+  error: string | null;
+}
+
+/** What a connector's pipeline records; the labels are bound to the connector's name. */
+export interface ConnectorMetrics {
+  request(outcome: 'success' | 'error' | 'timeout' | 'circuit_open' | 'rate_limited', seconds: number): void;
+  /** The breaker's state; every call after the first is a transition. */
+  breakerState(state: BreakerState): void;
+  cache(result: 'hit' | 'miss' | 'stale'): void;
+  retry(): void;
+  rateLimited(): void;
+  /** A batch of `size` keys, by the field (or connector method) that made it. */
+  batch(field: string, size: number): void;
+  /** SQL statements a database ran. */
+  statements(count: number): void;
+  /** Where the connection pool's numbers are read from at each scrape. */
+  pool(read: () => { total: number; idle: number; waiting: number }): void;
+}
+
+/** What the hub hands every connector; a connector reaches for nothing else. */
+export interface ConnectorDeps {
+  /** The hub's logger, bound to the connector's name; secrets are redacted. */
+  logger: Logger;
+  /** The hub's keyv store (memory or Redis), shared by every connector; keys are namespaced. */
+  cache: Keyv;
+  metrics: ConnectorMetrics;
+  /** The hub's pub/sub: what a connector publishes here reaches `Subscription` fields. */
+  pubsub: PubSubEngine;
+  /** Breaker transitions and health flips, for the connectorStatus subscription. */
+  onStatus(event: StatusEvent): void;
+  /**
+   * Removes the configuration's secret values from text a connector keeps and shows (`lastError`,
+   * health-check errors): an upstream may echo credentials in its error messages.
+   */
+  scrub(text: string): string;
+  /** The config file's folder: relative paths in a connector's config resolve against it. */
+  baseDir: string;
+}
+
+/**
+ * Every connector implements this (BaseConnector does the common part). Lifecycle: the type's
+ * `schema` validates the config at load (key paths, exit 2), `start()` connects, `check()` is
+ * the health check `testConnector` runs, `close()` settles in-flight work and disconnects.
+ */
+export interface Connector {
+  readonly name: string;
+  readonly type: string;
+  readonly required: boolean;
+  start(): Promise<void>;
+  status(): ConnectorStatus;
+  check(): Promise<ConnectorTestResult>;
+  resetBreaker(): { state: BreakerState };
+  close(): Promise<void>;
+  /**
+   * Inbound HTTP (webhooks): when present, the hub serves `POST /webhooks/<connector name>` with
+   * it. The hub reads the body as raw bytes up to `maxBodyBytes` (413 beyond) and never parses it.
+   */
+  readonly inbound?: InboundRoute | undefined;
+}
+
+/** A request to a connector's inbound route, as the hub read it. */
+export interface InboundRequest {
+  method: string;
+  /** The path below `/webhooks/<name>` ("" for the route itself) and the query string. */
+  url: URL;
+  headers: IncomingHttpHeaders;
+  /** The body exactly as sent: signatures are computed over these bytes. */
+  body: Buffer;
+}
+
+/** What the hub answers; a JSON body is serialized with `content-type: application/json`. */
+export interface InboundResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface InboundRoute {
+  /** Largest body accepted; larger ones are answered 413 without calling `handle`. */
+  maxBodyBytes: number;
+  /** Must not throw for anything a sender can send; a throw is answered 500 and logged. */
+  handle(request: InboundRequest): Promise<InboundResponse>;
+}
+
+/** The authenticated caller, from a verified token. */
+export interface User {
+  /** The token's `sub` claim. */
+  id: string;
+  roles: string[];
+  claims: Record<string, unknown>;
+}
+
+/**
+ * The configured connectors by name, with their own classes. Empty here: `npm run codegen`
+ * writes a declaration that adds one property per configured connector
+ * (`declare module 'junction' { interface Connectors { crm: ConnectorOf<typeof crm> } }`).
+ */
+export interface Connectors {}
+
+/** What every resolver, built-in or user-written, receives as its context. */
+export interface HubContext {
+  user: User | null;
+  /** The configured connectors by name: `context.connectors.crm`. */
+  connectors: Readonly<Connectors> & Readonly<Record<string, Connector>>;
+  /** The hub's pub/sub (`pubsub: memory`), for subscriptions. */
+  pubsub: PubSubEngine;
+  /** A child of the hub's logger, bound to this request; secrets are redacted. */
+  logger: Logger;
+  /** The hub's keyv store (`cache.store`), for `@cache` and code resolvers that cache. */
+  cache: Keyv;
+  /** This request's DataLoaders, by id (see `requestLoader`). */
+  loaders: Map<string, unknown>;
+  /** Fields served from the cache while their connector's breaker was open: `extensions.stale`. */
+  stale: { path: (string | number)[]; connector: string }[];
+}
+
+/** One use of a binding directive on a field, as `bind()` sees it at schema build time. */
+export interface DirectiveUse {
+  /** The directive's arguments, defaults applied. */
+  args: Record<string, unknown>;
+  /** The field's return type. */
+  type: GraphQLOutputType;
+  /** The field's own arguments. */
+  arguments: readonly { name: string; type: GraphQLInputType }[];
+  /** `Type.field`. */
+  coordinate: string;
+  /** The operation type when the field is a root field (`Query.x`, `Mutation.x`, `Subscription.x`). */
+  operation: 'query' | 'mutation' | 'subscription' | undefined;
+  /** From `@cache` on the same field. */
+  cache: { ttlMs: number; staleIfOpen: boolean | undefined } | undefined;
+}
+
+export type FieldResolver = GraphQLFieldResolver<unknown, HubContext>;
+
+/**
+ * What a binding directive makes of one field: a resolver (a query field, or a mutation that
+ * acts, e.g. publishes), and for a `Subscription` field the source of its events (`subscribe`),
+ * whose values `resolve` maps (default: the event itself).
+ */
+export interface FieldBinding {
+  resolve?: FieldResolver;
+  subscribe?: FieldResolver;
+}
+
+/**
+ * A directive that binds fields to a connector type (`@http`, `@sql`, …). Its `connector`
+ * argument is checked before `bind()` runs: it names a configured connector of this type.
+ */
+export interface FieldDirective {
+  /** Without the `@`. */
+  name: string;
+  /** The directive's definition and the input types it needs. */
+  sdl: string;
+  /** Checks one use; returns what the field becomes, or the problems found (each a sentence). */
+  bind(use: DirectiveUse): FieldBinding | string[];
+  /**
+   * `junction check` only: problems the connector's system itself finds in this use without
+   * running it (SQLite prepares the statements), as sentences.
+   */
+  verify?(use: DirectiveUse, config: CommonOptions, baseDir: string): string[];
+}
+
+/**
+ * A connector type: what `defineConnectorType` returns and a module named in `connectorTypes`
+ * default-exports. `K` is the connector class, so `context.connectors.<name>` has its methods.
+ */
+export interface ConnectorType<C extends CommonOptions = CommonOptions, K extends Connector = Connector> {
+  /** The `type` a config entry names: letters, digits, `-` and `_`. */
+  readonly type: string;
+  /** The config schema, common options included (`connectorConfig`); defaults applied by it. */
+  readonly schema: z.ZodType<C, any>;
+  create(name: string, config: C, deps: ConnectorDeps): K;
+  /** Binding directives this type contributes; each names the type's connectors. */
+  readonly directives: readonly FieldDirective[];
+}
+
+/** The connector class a connector type creates: `ConnectorOf<typeof crm>`. */
+export type ConnectorOf<T> = T extends ConnectorType<any, infer K> ? K : never;
