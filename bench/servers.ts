@@ -87,7 +87,7 @@ function spawnServer(name: string, args: string[], ready: (line: string) => stri
 const TSX = ['--import', 'tsx'];
 
 export function startUpstream(options: SpawnOptions = {}): Promise<Child> {
-  return spawnServer('upstream', [...TSX, 'bench/upstream.ts', '--port', '0'], (line) => /upstream on (\S+)/.exec(line)?.[1], options);
+  return spawnServer('upstream', [...TSX, 'demo/jsonplaceholder.ts', '--port', '0'], (line) => /upstream on (\S+)/.exec(line)?.[1], options);
 }
 
 export function startReference(upstreamUrl: string, options: SpawnOptions = {}): Promise<Child> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The workload of the public "graphql-benchmarks" (bench/data/README.md): three queries over
+ * The workload of the public "graphql-benchmarks" (demo/data/README.md): three queries over
  * jsonplaceholder's posts and users, and the exact answer each must get, built from the data.
  */
 export interface Post {
@@ -19,7 +19,7 @@ export interface User {
   website: string;
 }
 
-export const data = JSON.parse(readFileSync(new URL('./data/jsonplaceholder.json', import.meta.url), 'utf8')) as {
+export const data = JSON.parse(readFileSync(new URL('../demo/data/jsonplaceholder.json', import.meta.url), 'utf8')) as {
   posts: Post[];
   users: User[];
 };

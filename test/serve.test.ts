@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startJsonPlaceholder } from '../bench/upstream.ts';
+import { startJsonPlaceholder } from '../demo/jsonplaceholder.ts';
 import { gql, project, ROOT, SPAWN_TIMEOUT_MS } from './helpers.ts';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,4 +1,4 @@
-import type { TemplateScope } from '../runtime/template.ts';
+import type { TemplateScope } from '../../src/index.ts';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
