@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
- * A small, fast REST upstream over jsonplaceholder's data (bench/data): GET /posts,
+ * A small, fast REST upstream over jsonplaceholder's data (demo/data): GET /posts,
  * /posts/:id, /users, /users/:id, /users?id=1&id=2…, /comments?postId=N. Bodies are serialised
  * once (a query's body on its first request), so the upstream is never what a benchmark
- * measures. `npm run demo-api` runs it for the demo's `jsonplaceholder` connector.
+ * measures. `npm start` runs it in-process for the demo's `jsonplaceholder` connector
+ * (demo/start.ts); `npm run demo-api` runs it alone; the benchmarks and tests use it too.
  *
  * `GET /__count` answers `{"requests": N}`, the requests answered so far (itself not counted):
  * the benchmark reads it around a run to count upstream calls per GraphQL request.
@@ -22,14 +26,23 @@ export interface JsonPlaceholder {
   url: string;
   /** Requests answered so far. */
   requests: () => number;
+  /** Lets the process exit while the server still listens (its connections too). */
+  unref: () => void;
   close: () => Promise<void>;
 }
 
 /** Bodies built from a query string, kept once built (the set the bench asks for is small). */
 const MAX_QUERY_BODIES = 10_000;
 
+/**
+ * The data file, found from the package root: this module runs as demo/jsonplaceholder.ts
+ * (tsx, vitest) and compiled as dist/demo/jsonplaceholder.js (`npm start`), and the JSON is not
+ * copied to dist/.
+ */
+export const DATA_FILE = path.join(path.dirname(createRequire(import.meta.url).resolve('junction/package.json')), 'demo/data/jsonplaceholder.json');
+
 export async function startJsonPlaceholder(port = 0, host = '127.0.0.1'): Promise<JsonPlaceholder> {
-  const data = JSON.parse(readFileSync(new URL('./data/jsonplaceholder.json', import.meta.url), 'utf8')) as Data;
+  const data = JSON.parse(readFileSync(DATA_FILE, 'utf8')) as Data;
   const json = (value: unknown) => Buffer.from(JSON.stringify(value));
   const bodies = new Map<string, Buffer>([
     ['/posts', json(data.posts)],
@@ -70,16 +83,26 @@ export async function startJsonPlaceholder(port = 0, host = '127.0.0.1'): Promis
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
   });
   server.keepAliveTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const address = server.address() as AddressInfo;
   return {
     url: `http://${host}:${address.port}`,
     requests: () => count,
+    unref: () => {
+      server.unref();
+      for (const socket of sockets) socket.unref();
+      server.on('connection', (socket) => socket.unref());
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const { values } = parseArgs({ options: { port: { type: 'string', default: '4001' }, host: { type: 'string', default: '127.0.0.1' } } });
   const upstream = await startJsonPlaceholder(Number(values.port), values.host);
   process.stdout.write(`jsonplaceholder upstream on ${upstream.url} (Ctrl-C stops it)\n`);

@@ -119,6 +119,7 @@ async function composedSchema(config: HubConfig, verify = false) {
     authEnabled: config.auth !== undefined,
     registry: config.registry,
     connectors: Object.fromEntries(Object.entries(config.connectors).map(([name, c]) => [name, c.type])),
+    federation: config.server.federation,
     ...(verify && { verify: config.connectors }),
   });
 }
@@ -135,11 +136,17 @@ async function check(configPath: string | undefined): Promise<number> {
   return 0;
 }
 
+/** `--federation`: the subgraph SDL, exactly what `_service { sdl }` answers. */
 async function printComposedSchema(configPath: string | undefined, federation: boolean): Promise<number> {
-  if (federation) throw new InvalidError('print-schema --federation: not in this version (the hub does not serve a federation subgraph yet)');
   const config = await loadConfig(configPath);
+  if (federation && !config.server.federation) {
+    const file = config.file === '(defaults)' ? 'junction.config.yaml' : config.file;
+    throw new InvalidError(`print-schema --federation: the hub serves no federation subgraph; set server.federation: true in ${file}`);
+  }
+  const schema = await composedSchema(config);
+  if (federation) return print((await import('./federation.ts')).subgraphSdl(schema));
   const { printSchema } = await import('graphql');
-  return print(printSchema(await composedSchema(config)));
+  return print(printSchema(schema));
 }
 
 /** `junction codegen [--check]`: exit 1 when `--check` finds a stale output. */

@@ -35,7 +35,9 @@ export async function generate(config: HubConfig): Promise<Map<string, string>> 
   const root = config.baseDir;
   const file = parseYaml(readFileSync(path.join(root, 'codegen.yml'), 'utf8')) as CodegenFile;
   const globs = (Array.isArray(file.schema) ? file.schema : [file.schema]).map((g) => path.resolve(root, g).split(path.sep).join('/'));
-  const schema = await buildSchema({ schema: globs, resolvers: [], baseDir: root, authEnabled: false, registry: config.registry });
+  const schema = await buildSchema({
+    schema: globs, resolvers: [], baseDir: root, authEnabled: false, registry: config.registry, federation: config.server.federation,
+  });
   const outputs = new Map<string, string>();
   for (const [target, { plugins = [], config: options = {} }] of Object.entries(file.generates)) {
     const out = path.resolve(root, target);

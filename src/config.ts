@@ -41,6 +41,34 @@ const limitsSchema = z
     listFactor: positiveInt().default(10),
     /** Default 1 MiB. Largest HTTP request body accepted; larger ones get 413. */
     bodyBytes: positiveInt().default(1_048_576),
+    /** Default 15000. Most lexical tokens in one document; a longer one is refused before validation. */
+    tokens: positiveInt().default(15_000),
+    /** Default 50. Most directives (`@include`, `@skip`, …) written in one document. */
+    directives: positiveInt().default(50),
+    /** Default 10. Most times one selection set may select the same response name (field duplication). */
+    duplicateFields: positiveInt().default(10),
+  })
+  .prefault({});
+
+const timeoutsSchema = z
+  .strictObject({
+    /** Default 10000. Time a client has to send its request headers; a slower one gets 408 and is dropped. */
+    headersMs: positiveInt().default(10_000),
+    /** Default 30000. Time a client has to send its whole request, body included (at least headersMs). */
+    requestMs: positiveInt().default(30_000),
+  })
+  .prefault({});
+
+const wsSchema = z
+  .strictObject({
+    /** Default 3000. Time a WebSocket has to send `connection_init`; then it is closed with 4408. */
+    connectionInitTimeoutMs: positiveInt().default(3_000),
+    /** Default 12000. Each WebSocket is pinged this often; one that does not answer within as long is dropped. */
+    keepAliveMs: positiveInt().default(12_000),
+    /** Default 100. Open WebSockets one IP address may hold; more are refused with HTTP 429. */
+    maxConnectionsPerIp: positiveInt().default(100),
+    /** Default 100. Operations one WebSocket may run at once; more get RATE_LIMITED. */
+    maxSubscriptionsPerConnection: positiveInt().default(100),
   })
   .prefault({});
 
@@ -63,8 +91,15 @@ const serverSchema = z
     graphiql: bool().default(true),
     /** Default true. Answer introspection queries. */
     introspection: bool().default(true),
+    /**
+     * Default false. Serve an Apollo Federation v2 subgraph (`_service`, `_entities`, `@key`, …);
+     * a binding directive on a `@key` type then resolves its entities.
+     */
+    federation: bool().default(false),
     cors: corsSchema,
     limits: limitsSchema,
+    timeouts: timeoutsSchema,
+    ws: wsSchema,
     /** Default "info". */
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

@@ -29,7 +29,7 @@ export class Metrics {
 
   readonly #connectorRequests = new Counter({
     name: 'junction_connector_requests_total',
-    help: 'Calls through a connector pipeline (cache hits excluded), by outcome: success, error, timeout, circuit_open, rate_limited.',
+    help: 'Calls through a connector pipeline (cache hits excluded), by outcome: success, refused (the upstream answered with an error that is not its failure, e.g. a 404), error, timeout, circuit_open, rate_limited.',
     labelNames: ['connector', 'outcome'] as const,
     registers: [this.registry],
   });

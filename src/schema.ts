@@ -27,7 +27,8 @@ import type { CommonOptions } from '../connectors/runtime/options.ts';
 import { applyAuthDirective } from './auth-directive.ts';
 import { bindDirectives } from './bindings.ts';
 import type { ConnectorRegistry } from './connector-registry.ts';
-import { hubResolvers } from './hub-api.ts';
+import { buildSubgraph, FEDERATION_DIRECTIVES } from './federation.ts';
+import { hubResolvers, managementFields } from './hub-api.ts';
 import { formatSchemaProblem, SchemaError, type SchemaProblem } from './schema-problem.ts';
 import { importDefault } from './user-modules.ts';
 
@@ -51,6 +52,8 @@ export interface SchemaOptions {
   connectors?: Readonly<Record<string, string>>;
   /** `junction check`: the connectors' configs, so directives can be verified against them. */
   verify?: Readonly<Record<string, CommonOptions>>;
+  /** `server.federation`: build an Apollo Federation v2 subgraph (src/federation.ts). */
+  federation?: boolean;
 }
 
 const BUILTIN_SDL = new URL('./hub.graphql', import.meta.url);
@@ -58,6 +61,10 @@ const RESOLVER_EXTENSIONS = /\.(ts|mts|js|mjs)$/;
 const NOT_RESOLVER_MODULES = /(\.d\.ts|\.test\.\w+|\.spec\.\w+)$/;
 /** Keys of a resolver map that are not fields. */
 const META_KEYS = new Set(['__resolveType', '__isTypeOf', '__resolveReference']);
+/** The directives src/hub.graphql defines. */
+const HUB_DIRECTIVES = ['auth', 'cache'];
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+const FEDERATION_USE = new RegExp(`^Unknown directive "@(${FEDERATION_DIRECTIVES.join('|')})"\\.$`);
 
 /**
  * Merges the built-in SDL with the user's SDL and code resolvers into one executable schema,
@@ -85,15 +92,30 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   } catch (error) {
     throw new SchemaError([{ file: 'schema', message: (error as Error).message }]);
   }
-  for (const error of validateSDL(merged)) problems.push(problemAt(error));
-  if (problems.length > 0) throw new SchemaError(problems);
-
-  const schema = makeExecutableSchema({
-    typeDefs: merged,
-    resolvers: [hubResolvers as IResolvers, ...modules.map((m) => m.resolvers)],
-    // Checked below with the module's file name, which this check cannot give.
-    resolverValidationOptions: { requireResolversToMatchSchema: 'ignore' },
-  });
+  const resolvers = [hubResolvers as IResolvers, ...modules.map((m) => m.resolvers)];
+  let schema: GraphQLSchema;
+  if (options.federation) {
+    // @apollo/subgraph validates the SDL itself, knowing the federation directives.
+    const builtin = documents.slice(0, 1 + options.registry.directives.length);
+    const subgraph = await buildSubgraph({
+      document: merged,
+      resolvers,
+      privateDirectives: [...HUB_DIRECTIVES, ...options.registry.directives.map((d) => d.directive.name)],
+      privateFields: managementFields,
+      privateTypes: new Set(builtin.flatMap((d) => d.definitions.flatMap((t) => ('name' in t && t.name && !ROOT_TYPES.has(t.name.value) ? [t.name.value] : [])))),
+    });
+    if ('errors' in subgraph) throw new SchemaError(subgraph.errors.map(problemAt));
+    schema = subgraph.schema;
+  } else {
+    for (const error of validateSDL(merged)) problems.push(federationHint(problemAt(error)));
+    if (problems.length > 0) throw new SchemaError(problems);
+    schema = makeExecutableSchema({
+      typeDefs: merged,
+      resolvers,
+      // Checked below with the module's file name, which this check cannot give.
+      resolverValidationOptions: { requireResolversToMatchSchema: 'ignore' },
+    });
+  }
   for (const error of validateSchema(schema)) problems.push(problemAt(error));
   for (const m of modules) problems.push(...checkResolvers(schema, m.file, m.resolvers));
   if (problems.length > 0) throw new SchemaError(problems);
@@ -102,6 +124,7 @@ export async function buildSchema(options: SchemaOptions): Promise<GraphQLSchema
   const bound = bindDirectives(schema, {
     directives: options.registry.directives,
     connectors: options.connectors,
+    federation: options.federation ?? false,
     verify: options.verify && { configs: options.verify, baseDir: options.baseDir },
   });
   if (bound.problems.length > 0) throw new SchemaError(bound.problems);
@@ -144,6 +167,13 @@ function fieldConflicts(documents: DocumentNode[]): SchemaProblem[] {
     }
   }
   return problems;
+}
+
+/** `@key` and friends without `server.federation`: say what turns them on. */
+function federationHint(problem: SchemaProblem): SchemaProblem {
+  return FEDERATION_USE.test(problem.message)
+    ? { ...problem, message: `${problem.message} Federation directives need server.federation: true in the config.` }
+    : problem;
 }
 
 function problemAt(error: GraphQLError): SchemaProblem {

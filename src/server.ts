@@ -52,8 +52,6 @@ export interface HubOptions {
   schema: GraphQLSchema;
   logger: Logger;
   secrets: Secrets;
-  /** Connectors besides the configured ones (tests hand in their own). */
-  connectors?: Record<string, Connector>;
 }
 
 /**
@@ -76,6 +74,8 @@ export class Hub {
   readonly #wsDocuments = new Map<string, DocumentNode>();
   readonly #http: Server;
   readonly #ws: WebSocketServer;
+  /** Open WebSockets by remote address (`server.ws.maxConnectionsPerIp`). */
+  readonly #wsPerIp = new Map<string, number>();
   readonly #apollo: ApolloServer<HubContext>;
   #state: HubState = { phase: 'initialized' };
 
@@ -86,8 +86,7 @@ export class Hub {
     this.#schema = options.schema;
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
-    this.#connectors = {
-      ...options.config.registry.createConnectors(options.config.connectors, (name) => ({
+    this.#connectors = options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),
         cache: this.#cache,
         metrics: this.metrics.connector(name),
@@ -95,9 +94,7 @@ export class Hub {
         onStatus: (event) => this.#publishStatus(name, event),
         scrub: (text) => this.#secrets.scrub(text),
         baseDir: options.config.baseDir,
-      })),
-      ...options.connectors,
-    };
+      }));
     this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
     const server = options.config.server;
     const validationRules = [complexityRule(server.limits)];
@@ -108,7 +105,15 @@ export class Hub {
       ...(server.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ];
 
-    this.#http = createServer((req, res) => {
+    // Slow clients: headers and whole requests must arrive in time (Node answers 408 and closes);
+    // the check runs often enough for the timeouts to mean what they say.
+    const { headersMs, requestMs } = server.timeouts;
+    const httpOptions = {
+      headersTimeout: Math.min(headersMs, requestMs),
+      requestTimeout: requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersMs / 4))),
+    };
+    this.#http = createServer(httpOptions, (req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
         this.#logger.error({ err: error }, 'request failed');
         if (!res.headersSent) sendJson(res, 500, graphqlErrorBody('Internal server error', ErrorCode.INTERNAL_SERVER_ERROR));
@@ -123,7 +128,24 @@ export class Hub {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#ws.handleUpgrade(req, socket, head, (ws) => this.#ws.emit('connection', ws, req));
+      // Connections per IP address: refused before the upgrade, with a status the client can read.
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      const open = this.#wsPerIp.get(ip) ?? 0;
+      const max = server.ws.maxConnectionsPerIp;
+      if (open >= max) {
+        const body = JSON.stringify({ error: `too many WebSocket connections from this address (limit ${max})` });
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        return;
+      }
+      this.#ws.handleUpgrade(req, socket, head, (ws) => {
+        this.#wsPerIp.set(ip, (this.#wsPerIp.get(ip) ?? 0) + 1);
+        ws.once('close', () => {
+          const left = (this.#wsPerIp.get(ip) ?? 1) - 1;
+          if (left > 0) this.#wsPerIp.set(ip, left);
+          else this.#wsPerIp.delete(ip);
+        });
+        this.#ws.emit('connection', ws, req);
+      });
     });
     const wsServer = this.#useGraphqlWs();
 
@@ -423,7 +445,12 @@ export class Hub {
             return false; // graphql-ws closes with 4403 Forbidden
           }
         },
-        onSubscribe: (_ctx, _id, payload) => {
+        onSubscribe: (ctx, _id, payload) => {
+          // graphql-ws has already registered this operation's id.
+          const max = this.#config.server.ws.maxSubscriptionsPerConnection;
+          if (Object.keys(ctx.subscriptions).length > max) {
+            return [new HubError(ErrorCode.RATE_LIMITED, `Too many operations on this connection (limit ${max}); complete one first`, { limit: max })];
+          }
           let document = this.#wsDocuments.get(payload.query);
           if (document) return this.#executionArgs(document, payload);
           try {
@@ -472,8 +499,10 @@ export class Hub {
         },
         // Errors from onSubscribe (parse, validation) pass through here to the client.
         onError: (_ctx, _id, _payload, errors) => format(errors),
+        connectionInitWaitTimeout: this.#config.server.ws.connectionInitTimeoutMs,
       },
       this.#ws,
+      this.#config.server.ws.keepAliveMs,
     );
   }
 }

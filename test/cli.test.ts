@@ -57,7 +57,7 @@ function invalidSchema(...lines: string[]): string {
 /** The number of types `check` reports, from the same schema built in this process. */
 async function typeCount(dir: string): Promise<number> {
   const config = await loadConfig({ cwd: dir, env: {} });
-  const schema = await buildSchema({ schema: config.schema, resolvers: config.resolvers, baseDir: config.baseDir, authEnabled: false, registry: builtinRegistry });
+  const schema = await buildSchema({ schema: config.schema, resolvers: config.resolvers, baseDir: config.baseDir, authEnabled: false, registry: config.registry });
   return Object.keys(schema.getTypeMap()).filter((t) => !t.startsWith('__')).length;
 }
 
@@ -110,7 +110,7 @@ describe('junction check', () => {
     expect(result).toEqual({
       code: 0,
       signal: null,
-      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 2 connectors configured\n`,
+      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 3 connectors configured\n`,
       stderr: '',
     });
   });
@@ -387,7 +387,7 @@ describe('junction print-schema', () => {
     const dir = temp();
     const config = await loadConfig({ cwd: dir, env: {} });
     const expected = printSchema(
-      await buildSchema({ schema: config.schema, resolvers: config.resolvers, baseDir: config.baseDir, authEnabled: false, registry: builtinRegistry }),
+      await buildSchema({ schema: config.schema, resolvers: config.resolvers, baseDir: config.baseDir, authEnabled: false, registry: config.registry }),
     );
     const result = await junction(['print-schema'], dir);
     expect(result).toEqual({ code: 0, signal: null, stdout: `${expected}\n`, stderr: '' });
@@ -403,13 +403,13 @@ describe('junction print-schema', () => {
     expect(result.stdout).toContain('type Hub {');
   });
 
-  it('--federation is not in this version: exit 2 and says so, without the usage (the usage was right)', async () => {
+  it('--federation without server.federation: exit 2 and says what to set, without the usage (the usage was right)', async () => {
     const result = await junction(['print-schema', '--federation'], temp());
     expect(result).toEqual({
       code: 2,
       signal: null,
       stdout: '',
-      stderr: 'junction: print-schema --federation: not in this version (the hub does not serve a federation subgraph yet)\n',
+      stderr: 'junction: print-schema --federation: the hub serves no federation subgraph; set server.federation: true in junction.config.yaml\n',
     });
   });
 });

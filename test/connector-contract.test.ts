@@ -1,7 +1,7 @@
 // The widened connector contract, exercised by a connector type of the project's own (loaded
 // through `connectorTypes`, written against 'junction'): one directive that publishes from a
 // Mutation field and feeds a Subscription field, with its dependencies injected by the hub.
-import { createClient, type ExecutionResult } from 'graphql-ws';
+import { createClient, type FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { builtinRegistry } from '../src/connector-registry.ts';
@@ -73,11 +73,18 @@ describe('a connector type of your own: publish targets and subscription sources
   it('a Mutation field publishes through the connector; a Subscription field streams what was published', async () => {
     const client = createClient({ url: h.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
     try {
-      const received: ExecutionResult[] = [];
-      const two = new Promise<void>((resolve, reject) => {
+      const received: FormattedExecutionResult<Record<string, unknown>, unknown>[] = [];
+      const shipped = new Promise<FormattedExecutionResult<Record<string, unknown>, unknown>>((resolve, reject) => {
         client.subscribe(
           { query: 'subscription { headlines }' },
-          { next: (r) => void (received.push(r) === 2 && resolve()), error: reject, complete: () => undefined },
+          {
+            next: (r) => {
+              received.push(r);
+              if (r.data?.headlines === 'NEWS: hub ships') resolve(r);
+            },
+            error: reject,
+            complete: () => undefined,
+          },
         );
       });
       // The subscription is live once the server acknowledged it: publish until it is seen.
@@ -89,8 +96,7 @@ describe('a connector type of your own: publish targets and subscription sources
         .toBeGreaterThan(0);
       const r = await gql(h.url, 'mutation { announce(text: "hub ships") }');
       expect(r.body).toEqual({ data: { announce: 'NEWS: hub ships' } });
-      await two;
-      expect(received.at(-1)).toEqual({ data: { headlines: 'NEWS: hub ships' } });
+      expect(await shipped).toEqual({ data: { headlines: 'NEWS: hub ships' } });
     } finally {
       await client.dispose();
     }

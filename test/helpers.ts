@@ -5,7 +5,6 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import type { Connector } from '../connectors/runtime/contract.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildSchema } from '../src/schema.ts';
@@ -48,13 +47,12 @@ export interface TestHub {
 /**
  * Starts a real hub on a free port of 127.0.0.1 from a temporary project: `files` (SDL under
  * schema/, resolver modules under resolvers/) and `config` (junction.config.yaml's content).
- * Connectors come from `config.connectors`; `connectors` adds objects of the test's own.
+ * Connectors come from `config.connectors`, as in a real project.
  */
 export async function startHub(
   files: Record<string, string>,
   config: Record<string, unknown> = {},
   env: NodeJS.ProcessEnv = {},
-  connectors: Record<string, Connector> = {},
 ): Promise<TestHub> {
   const { dir, remove } = project({ ...files, 'junction.config.yaml': stringify(config) });
   const parsed = await parseConfig(
@@ -76,9 +74,10 @@ export async function startHub(
     baseDir: dir,
     authEnabled: parsed.auth !== undefined,
     registry: parsed.registry,
-    connectors: typesOf({ ...parsed.connectors, ...connectors }),
+    connectors: typesOf(parsed.connectors),
+    federation: parsed.server.federation,
   });
-  const hub = new Hub({ config: parsed, schema, logger, secrets, connectors });
+  const hub = new Hub({ config: parsed, schema, logger, secrets });
   const url = await hub.start();
   const origin = new URL(url).origin;
   return {

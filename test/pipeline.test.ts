@@ -404,7 +404,10 @@ describe('circuit breaker', () => {
       ]);
     }
     expect(upstream.requests).toHaveLength(6);
-    expect(await status(h)).toMatchObject({ healthy: true, breaker: { state: 'CLOSED' }, requests: 6 });
+    // Nor in the connector's status: the upstream answered. /metrics has them as `refused`.
+    expect(await status(h)).toEqual({ healthy: true, breaker: { state: 'CLOSED' }, requests: 6, failures: 0, lastError: null, cache: null });
+    expect(await metric(h, 'junction_connector_requests_total{connector="api",outcome="refused"}')).toBe(6);
+    expect(await metric(h, 'junction_connector_requests_total{connector="api",outcome="error"}')).toBeUndefined();
     expect(await metric(h, 'junction_connector_breaker_state{connector="api"}')).toBe(0);
     expect(await metric(h, 'junction_connector_breaker_transitions_total{connector="api",state="OPEN"}')).toBeUndefined();
   });
@@ -644,11 +647,12 @@ describe('outbound auth through the connector', () => {
     );
     const r = await gql(h.url, '{ ok thing(id: "1") { text } }');
     // The token URL sits under `auth`, so it counts as a secret (SPEC §3) and is redacted too.
+    // The token endpoint's own UpstreamError, not wrapped as a failure of the API call.
     expect(r.body).toEqual({
       data: { ok: 'fine', thing: null },
       errors: [
         {
-          message: `GET ${upstream.url}/things/1 failed: OAuth2 token endpoint [REDACTED] is unreachable (ECONNREFUSED)`,
+          message: 'OAuth2 token endpoint [REDACTED] is unreachable (ECONNREFUSED)',
           locations: [{ line: 1, column: 6 }],
           path: ['thing'],
           extensions: { code: 'UPSTREAM_ERROR', connector: 'api' },

@@ -49,7 +49,8 @@ export interface GraphqlExecuteOptions {
  * A remote GraphQL API behind the pipeline: `{ query, variables }` POSTed as JSON through the
  * shared HttpTransport (keep-alive, outbound auth with one refresh-and-retry on 401, a response
  * size limit). A response carrying `errors` is returned, not thrown: the caller decides what a
- * partial answer means. It is never cached, retried or counted by the breaker.
+ * partial answer means. It is never cached or retried, and neither the breaker nor the
+ * connector's status (`failures`, `lastError`) counts it as a failure.
  */
 export class GraphqlConnector extends BaseConnector<GraphqlConfig> {
   readonly #transport: HttpTransport;
@@ -121,7 +122,8 @@ const ACCEPT = 'application/graphql-response+json, application/json;q=0.9';
 
 /**
  * A well-formed response with `errors`. The remote did answer, and whether that is a failure is
- * the caller's to judge (like a 4xx): not counted by the breaker, not retried, not cached.
+ * the caller's to judge (like a 4xx): not counted by the breaker nor in `failures` (metric
+ * outcome `refused`), not retried, not cached.
  */
 class RemoteErrors extends UpstreamError {
   override readonly countsAsFailure = false;

@@ -11,6 +11,7 @@ import {
   type GraphQLSchema,
   isAbstractType,
   isInputObjectType,
+  isInputType,
   isLeafType,
   isListType,
   isNonNullType,
@@ -48,6 +49,9 @@ enum GraphQLOperation { QUERY MUTATION }
 """
 Delegates a field to a remote GraphQL API (a \`graphql\` connector): the field's arguments and the
 client's sub-selection (fragments, variables, aliases) are forwarded to one remote root field.
+On a federation entity type (one with @key), resolves its entities: every representation of a
+request becomes one aliased call of \`field\` in a single remote operation, its key fields the
+arguments (\`user(id: $id)\`).
 """
 directive @graphql(
   connector: String!
@@ -55,7 +59,7 @@ directive @graphql(
   field: String
   "QUERY: a field of the remote Query type (cacheable, deduplicated); MUTATION: of its Mutation type."
   operation: GraphQLOperation = QUERY
-) on FIELD_DEFINITION
+) on FIELD_DEFINITION | OBJECT
 `;
 
 interface GraphqlArgs {
@@ -70,6 +74,18 @@ interface Delegation {
   variables: Record<string, unknown>;
 }
 
+/** What is delegated: the local type and the client's selections of it. */
+interface Target {
+  type: GraphQLOutputType;
+  selections: readonly SelectionNode[];
+}
+
+/** One call of the remote root field: its arguments (values in JSON form) and its alias. */
+interface RootCall {
+  alias?: string;
+  arguments: { name: string; type: GraphQLInputType; value: unknown }[];
+}
+
 type Resolver = FieldResolver;
 
 const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
@@ -79,6 +95,7 @@ export const graphqlDirective: FieldDirective = {
   sdl: SDL,
   bind(use: DirectiveUse): FieldBinding | string[] {
     const args = use.args as unknown as GraphqlArgs;
+    if (use.entity) return bindEntity(use, args);
     const problems: string[] = [];
     const remoteField = args.field ?? use.coordinate.slice(use.coordinate.indexOf('.') + 1);
     if (!NAME.test(remoteField)) problems.push(`field "${remoteField}" is not a GraphQL field name`);
@@ -93,7 +110,14 @@ export const graphqlDirective: FieldDirective = {
     const ttlMs = use.cache?.ttlMs;
     const staleIfOpen = use.cache?.staleIfOpen;
     const resolve: Resolver = async (_parent, fieldArgs, ctx, info) => {
-      const call = delegation(info, fieldArgs, remoteField, safe ? OperationTypeNode.QUERY : OperationTypeNode.MUTATION);
+      const target: Target = { type: info.returnType, selections: info.fieldNodes.flatMap((n) => n.selectionSet?.selections ?? []) };
+      const fieldDef = info.parentType.getFields()[info.fieldName]!;
+      const root: RootCall = {
+        arguments: fieldDef.args.flatMap((arg) =>
+          fieldArgs[arg.name] === undefined ? [] : [{ name: arg.name, type: arg.type, value: toInput(fieldArgs[arg.name], arg.type) }],
+        ),
+      };
+      const call = delegation(info, target, [root], remoteField, safe ? OperationTypeNode.QUERY : OperationTypeNode.MUTATION);
       const connector = ctx.connectors[args.connector] as GraphqlConnector;
       let outcome: Outcome<GraphqlResponse>;
       if (safe) {
@@ -109,11 +133,104 @@ export const graphqlDirective: FieldDirective = {
         outcome = await connector.execute(call.query, call.variables, { safe });
       }
       markStale(ctx, info, outcome.stale, args.connector);
-      return answer(outcome.value, remoteField, info, args.connector, ctx);
+      return answer(outcome.value, remoteField, target, info, args.connector, ctx);
     };
     return { resolve };
   },
 };
+
+/**
+ * `type User @key(fields: "id") @graphql(connector: "accounts", field: "user")`: the entities of
+ * one request, whatever their number, are one remote operation (`e0: user(id: $id_0) { … } e1: …`)
+ * with the client's selection of the type; each alias's answer goes back to its representation.
+ */
+function bindEntity(use: DirectiveUse, args: GraphqlArgs): FieldBinding | string[] {
+  const type = use.type as GraphQLObjectType;
+  const problems: string[] = [];
+  if (!args.field) problems.push(`on an entity type, field names the remote root field that finds one by its key (field: "${lowerFirst(type.name)}")`);
+  else if (!NAME.test(args.field)) problems.push(`field "${args.field}" is not a GraphQL field name`);
+  if (args.operation === 'MUTATION') problems.push('operation MUTATION cannot resolve entities: a lookup is a query');
+  const fields = type.getFields();
+  const keys: string[][] = [];
+  for (const node of [type.astNode, ...type.extensionASTNodes]) {
+    for (const directive of node?.directives ?? []) {
+      if (directive.name.value !== 'key' && directive.name.value !== 'federation__key') continue;
+      const value = directive.arguments?.find((a) => a.name.value === 'fields')?.value;
+      const names = value?.kind === Kind.STRING ? value.value.trim().split(/[\s,]+/) : [];
+      const bad = names.filter((n) => !NAME.test(n) || !fields[n] || !isInputType(fields[n]!.type));
+      if (bad.length > 0 || names.length === 0) {
+        problems.push(`@key(fields: ${JSON.stringify(value?.kind === Kind.STRING ? value.value : '')}): @graphql passes key fields as arguments, so a key must list scalar fields of ${type.name}`);
+      } else keys.push(names);
+    }
+  }
+  if (problems.length > 0) return problems;
+  const remoteField = args.field!;
+  const connectorName = args.connector;
+
+  const resolve: Resolver = async (representation, _args, ctx, info) => {
+    const rep = representation as Record<string, unknown>;
+    const key = keys.find((k) => k.every((f) => rep[f] !== undefined && rep[f] !== null)) ?? keys[0]!;
+    const target: Target = { type, selections: entitySelections(type, info) };
+    const shape = stripIgnoredCharacters(target.selections.map((s) => print(s)).join(' '));
+    const loader = requestLoader<Record<string, unknown>, Outcome<GraphqlResponse>>(
+      ctx,
+      `graphql-entity:${connectorName}:${type.name}:${key.join(',')}:${shape}`,
+      async (reps) => {
+        const roots: RootCall[] = reps.map((r, i) => ({
+          alias: `e${i}`,
+          // The representation's values are JSON already, as the remote wants them.
+          arguments: key.map((name) => ({ name, type: fields[name]!.type as GraphQLInputType, value: r[name] })),
+        }));
+        const call = delegation(info, target, roots, remoteField, OperationTypeNode.QUERY);
+        const connector = ctx.connectors[connectorName] as GraphqlConnector;
+        const { value, stale } = await connector.execute(call.query, call.variables, { safe: true });
+        const data = value.data as Record<string, unknown> | null | undefined;
+        // Each alias's part, as if it had been asked alone; an error without a path goes to all.
+        return roots.map(({ alias }) => ({
+          value: {
+            data: data ? { [remoteField]: data[alias!] ?? null } : data,
+            errors: (value.errors ?? []).flatMap((e) =>
+              !e.path || e.path.length === 0 ? [e] : e.path[0] === alias ? [{ ...e, path: [remoteField, ...e.path.slice(1)] }] : [],
+            ),
+          },
+          stale,
+        }));
+      },
+      (r) => JSON.stringify(key.map((name) => r[name])),
+    );
+    const outcome = await loader.load(rep);
+    markStale(ctx, info, outcome.stale, connectorName);
+    return answer(outcome.value, remoteField, target, info, connectorName, ctx);
+  };
+  return { resolve };
+}
+
+/** The client's selections of one entity type inside `_entities { … on User { … } }`, flattened. */
+function entitySelections(type: GraphQLObjectType, info: GraphQLResolveInfo): SelectionNode[] {
+  const applies = (condition: string | undefined) => {
+    if (condition === undefined || condition === type.name) return true;
+    const named = info.schema.getType(condition);
+    return named !== undefined && isAbstractType(named) && info.schema.isSubType(named, type);
+  };
+  const out: SelectionNode[] = [];
+  const walk = (selections: readonly SelectionNode[]) => {
+    for (const selection of selections) {
+      if (selection.kind === Kind.FIELD) out.push(selection);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        if (applies(selection.typeCondition?.name.value)) walk(selection.selectionSet.selections);
+      } else {
+        const fragment = info.fragments[selection.name.value];
+        if (fragment && applies(fragment.typeCondition.name.value)) walk(fragment.selectionSet.selections);
+      }
+    }
+  };
+  walk(info.fieldNodes.flatMap((n) => n.selectionSet?.selections ?? []));
+  return out;
+}
+
+function lowerFirst(name: string): string {
+  return name.charAt(0).toLowerCase() + name.slice(1);
+}
 
 // ---- the outgoing document ------------------------------------------------------------------
 
@@ -124,16 +241,18 @@ const TYPENAME: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: 
  * the field's arguments become variables typed like the local field's arguments; the client's
  * sub-selection goes as it is (aliases included), with the fragments and variables it uses, and
  * `__typename` added where the local type is abstract (the hub needs it to pick the concrete type).
+ * Several root calls (entities) each get an alias and their own variables (`$id_0`, `$id_1`, …).
  */
 function delegation(
   info: GraphQLResolveInfo,
-  fieldArgs: Record<string, unknown>,
+  target: Target,
+  roots: readonly RootCall[],
   remoteField: string,
   operation: OperationTypeNode,
 ): Delegation {
-  const selections = info.fieldNodes.flatMap((n) => n.selectionSet?.selections ?? []);
+  const { selections } = target;
   const selectionSet: SelectionSetNode | undefined =
-    selections.length > 0 ? withTypenames({ kind: Kind.SELECTION_SET, selections }, new TypeInfo(info.schema, info.returnType)) : undefined;
+    selections.length > 0 ? withTypenames({ kind: Kind.SELECTION_SET, selections: [...selections] }, new TypeInfo(info.schema, target.type)) : undefined;
 
   // The fragments the sub-selection spreads, transitively, and the client's variables they all use.
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -163,20 +282,26 @@ function delegation(
     const type = typeFromAST(info.schema, definition.type);
     if (name in info.variableValues && type) variables[name] = toInput(info.variableValues[name], type as GraphQLInputType);
   }
-  const fieldDef = info.parentType.getFields()[info.fieldName]!;
-  const argumentNodes = [];
-  for (const arg of fieldDef.args) {
-    if (fieldArgs[arg.name] === undefined) continue;
-    let name = arg.name;
-    for (let n = 2; used.has(name); n++) name = `${arg.name}_${n}`;
-    used.add(name);
-    const variable = { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: name } } as const;
-    definitions.push({ kind: Kind.VARIABLE_DEFINITION, variable, type: parseType(String(arg.type)) });
-    argumentNodes.push({ kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: arg.name }, value: variable } as const);
-    variables[name] = toInput(fieldArgs[arg.name], arg.type);
-  }
-
-  const root: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: remoteField }, arguments: argumentNodes, selectionSet };
+  const rootFields = roots.map((root, i): FieldNode => {
+    const argumentNodes = [];
+    for (const arg of root.arguments) {
+      const base = roots.length === 1 ? arg.name : `${arg.name}_${i}`;
+      let name = base;
+      for (let n = 2; used.has(name); n++) name = `${base}_${n}`;
+      used.add(name);
+      const variable = { kind: Kind.VARIABLE, name: { kind: Kind.NAME, value: name } } as const;
+      definitions.push({ kind: Kind.VARIABLE_DEFINITION, variable, type: parseType(String(arg.type)) });
+      argumentNodes.push({ kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: arg.name }, value: variable } as const);
+      variables[name] = arg.value;
+    }
+    return {
+      kind: Kind.FIELD,
+      ...(root.alias && { alias: { kind: Kind.NAME, value: root.alias } }),
+      name: { kind: Kind.NAME, value: remoteField },
+      arguments: argumentNodes,
+      selectionSet,
+    };
+  });
   const document: DocumentNode = {
     kind: Kind.DOCUMENT,
     definitions: [
@@ -184,7 +309,7 @@ function delegation(
         kind: Kind.OPERATION_DEFINITION,
         operation,
         variableDefinitions: definitions,
-        selectionSet: { kind: Kind.SELECTION_SET, selections: [root] },
+        selectionSet: { kind: Kind.SELECTION_SET, selections: rootFields },
       } satisfies OperationDefinitionNode,
       ...fragments.values(),
     ],
@@ -239,7 +364,7 @@ interface ErrorTree {
  * the remote put it: the null it left becomes an UpstreamError, so that field alone fails and
  * everything else the remote answered is kept.
  */
-function answer(response: GraphqlResponse, remoteField: string, info: GraphQLResolveInfo, connector: string, ctx: HubContext): unknown {
+function answer(response: GraphqlResponse, remoteField: string, target: Target, info: GraphQLResolveInfo, connector: string, ctx: HubContext): unknown {
   const tree: ErrorTree = { here: [], below: new Map() };
   const unplaced: RemoteError[] = [];
   for (const error of response.errors ?? []) {
@@ -268,8 +393,7 @@ function answer(response: GraphqlResponse, remoteField: string, info: GraphQLRes
     // A remote error outside the delegated field, while the field has data: nowhere to show it.
     ctx.logger.warn({ connector, remoteErrors: unplaced.map((e) => e.message) }, 'remote GraphQL errors outside the delegated field');
   }
-  const selections = info.fieldNodes.flatMap((n) => n.selectionSet?.selections ?? []);
-  return rekey(value, info.returnType, selections, tree, { schema: info.schema, fragments: info.fragments, connector });
+  return rekey(value, target.type, target.selections, tree, { schema: info.schema, fragments: info.fragments, connector });
 }
 
 interface RekeyScope {

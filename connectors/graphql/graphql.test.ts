@@ -126,6 +126,8 @@ type Query {
   search(text: String!): [SearchResult!]! @graphql(connector: "remote")
   cachedUser(id: ID!): User @graphql(connector: "remote", field: "user") @cache(ttlMs: 60000)
   boom: String @graphql(connector: "remote")
+  strictBoom: String @graphql(connector: "strict", field: "boom")
+  strictUser(id: ID!): User @graphql(connector: "strict", field: "user")
   slow: String @graphql(connector: "sleepy")
   gone(id: ID!): User @graphql(connector: "gone", field: "user")
   viaCode(id: ID!): String
@@ -163,6 +165,8 @@ beforeAll(async () => {
         remote: { type: 'graphql', url: remote.url, retry: { attempts: 0 } },
         sleepy: { type: 'graphql', url: remote.url, timeoutMs: 300, retry: { attempts: 0 } },
         gone: { type: 'graphql', url: goneUrl, retry: { attempts: 0 } },
+        // Its breaker opens at the first counted failure of two calls.
+        strict: { type: 'graphql', url: remote.url, retry: { attempts: 0 }, breaker: { volumeThreshold: 2, errorThresholdPercentage: 1 } },
       },
     },
   );
@@ -339,6 +343,35 @@ describe('@graphql errors', () => {
         },
       ],
     });
+  });
+
+  it('a well-formed error answer is the remote answering, not failing: no failure, no lastError, the breaker closed', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await gql(h.url, '{ strictBoom local }');
+      expect(r.body).toEqual({
+        data: { strictBoom: null, local: 'fine' },
+        errors: [
+          {
+            message: 'remote exploded',
+            locations: [{ line: 1, column: 3 }],
+            path: ['strictBoom'],
+            extensions: { code: 'UPSTREAM_ERROR', connector: 'strict', remotePath: ['boom'], remoteCode: 'INTERNAL_SERVER_ERROR' },
+          },
+        ],
+      });
+    }
+    // A document the remote refuses (400 with errors) is not its failure either.
+    const refused = await gql(h.url, '{ strictUser(id: "1") { nickname } }');
+    expect(refused.body.errors).toMatchObject([{ path: ['strictUser'], extensions: { code: 'UPSTREAM_ERROR', connector: 'strict', status: 400 } }]);
+    expect(received).toHaveLength(5);
+
+    const status = await gql(h.url, '{ hub { connector(name: "strict") { requests failures lastError breaker { state } } } }');
+    expect(status.body).toEqual({ data: { hub: { connector: { requests: 5, failures: 0, lastError: null, breaker: { state: 'CLOSED' } } } } });
+    const metrics = await (await fetch(`${h.origin}/metrics`)).text();
+    expect(metrics).toContain('junction_connector_requests_total{connector="strict",outcome="refused"} 5\n');
+    expect(metrics).not.toContain('junction_connector_requests_total{connector="strict",outcome="error"}');
+    // The same remote, asked something it answers: still served.
+    expect((await gql(h.url, '{ strictUser(id: "2") { name } }')).body).toEqual({ data: { strictUser: { name: 'Bob' } } });
   });
 
   it('keeps the partial data of the remote and fails only the nested field that failed there', async () => {

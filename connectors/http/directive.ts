@@ -23,6 +23,7 @@ input KeyValue { key: String!, value: String! }
 """
 Binds a field to a call of an \`http\` connector. Templates: {args.x}, {parent.x}, {context.user.x};
 values are URL-encoded in the path and the query, and the path never leaves the connector's baseUrl.
+On a federation entity type (one with @key), resolves its entities: {parent.x} reads the representation.
 """
 directive @http(
   connector: String!
@@ -36,7 +37,7 @@ directive @http(
   batchKey: String
   "A dot path into the response body: \\"data.items\\"."
   select: String
-) on FIELD_DEFINITION
+) on FIELD_DEFINITION | OBJECT
 `;
 
 interface HttpArgs {

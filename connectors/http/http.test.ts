@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConfigError, parseConfig } from '../../src/config.ts';
 import { builtinRegistry } from '../../src/connector-registry.ts';
@@ -9,7 +10,7 @@ import { json, Upstream } from '../../test/upstream.ts';
 
 interface Post { id: number; userId: number; title: string }
 interface User { id: number; name: string; email: string }
-const data = JSON.parse(readFileSync(path.join(ROOT, 'bench/data/jsonplaceholder.json'), 'utf8')) as { posts: Post[]; users: User[] };
+const data = JSON.parse(readFileSync(path.join(ROOT, 'demo/data/jsonplaceholder.json'), 'utf8')) as { posts: Post[]; users: User[] };
 
 /** The benchmark's upstream: GET /posts, /users/:id, /users?id=1&id=2… */
 function jsonplaceholder(): Upstream {
@@ -55,6 +56,14 @@ type PostN1 {
   "One call per distinct user: /users/1, /users/2, …"
   user: User @http(connector: "api", path: "/users/{parent.userId}")
 }
+type Article {
+  id: ID!
+  userId: ID!
+  "Batched on the fragile connector, cached, served stale while its breaker is open."
+  author: User
+    @cache(ttlMs: 50, staleIfOpen: true)
+    @http(connector: "fragile", path: "/users", query: [{key: "id", value: "{parent.userId}"}], batchKey: "id")
+}
 type User { id: ID! name: String! email: String! }
 type Echo { method: String! url: String! headers: EchoHeaders body: EchoBody }
 type EchoHeaders { tenant: String, authorization: String }
@@ -64,6 +73,7 @@ input NewThing { name: String!, tags: [String!] }
 
 type Query {
   posts: [Post!]! @http(connector: "api", path: "/posts")
+  articles: [Article!]! @http(connector: "api", path: "/posts")
   postsN1: [PostN1!]! @http(connector: "api", path: "/posts")
   user(id: ID!): User @http(connector: "api", path: "/users/{args.id}")
   echo(segment: String!, q: String, tenant: String): Echo
@@ -81,9 +91,12 @@ type Mutation {
 `;
 
 let upstream: Upstream;
+/** The users API behind the "fragile" connector (its breaker opens after 2 failed calls). */
+let users: Upstream;
 let h: TestHub;
 beforeAll(async () => {
   upstream = await jsonplaceholder().start();
+  users = await jsonplaceholder().start();
   h = await startHub(
     { 'schema/api.graphql': SDL, 'resolvers/ok.mjs': "export default { Query: { ok: () => 'fine' } };" },
     {
@@ -91,6 +104,7 @@ beforeAll(async () => {
         api: { type: 'http', baseUrl: `${upstream.url}/`, retry: { attempts: 0 } },
         follow: { type: 'http', baseUrl: upstream.url, followRedirects: true },
         small: { type: 'http', baseUrl: upstream.url, maxResponseBytes: 1024 },
+        fragile: { type: 'http', baseUrl: users.url, retry: { attempts: 0 }, breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } },
       },
     },
   );
@@ -98,6 +112,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.stop();
   await upstream.stop();
+  await users.stop();
 });
 
 describe('@http', () => {
@@ -136,6 +151,74 @@ describe('@http', () => {
       expect(r.body).toEqual({ data: { posts: [{ id: '1', user: null }] } });
     } finally {
       upstream.handler = saved;
+    }
+  });
+
+  it('answers a batchKey call that does not answer a list with UPSTREAM_ERROR on every batched field; siblings resolve', async () => {
+    const saved = upstream.handler;
+    upstream.handler = (req, res) => {
+      if (req.url === '/posts') return json(res, 200, [{ id: 1, userId: 1, title: 'a' }, { id: 2, userId: 2, title: 'b' }, { id: 3, userId: 1, title: 'c' }]);
+      if (req.url.startsWith('/users?')) return json(res, 200, { users: data.users.slice(0, 2) });
+      saved(req, res);
+    };
+    upstream.requests.length = 0;
+    try {
+      const r = await gql(h.url, '{ ok posts { id title user { name } } }');
+      expect(r.body.data).toEqual({
+        ok: 'fine',
+        posts: [
+          { id: '1', title: 'a', user: null },
+          { id: '2', title: 'b', user: null },
+          { id: '3', title: 'c', user: null },
+        ],
+      });
+      const error = (i: number) => ({
+        message: 'Post.user: a batchKey call must answer a list, got object',
+        locations: [{ line: 1, column: 23 }],
+        path: ['posts', i, 'user'],
+        extensions: { code: 'UPSTREAM_ERROR', connector: 'api' },
+      });
+      expect(r.body.errors).toEqual([error(0), error(1), error(2)]);
+      // One batch for the two distinct users.
+      expect(upstream.requests.map((q) => q.url)).toEqual(['/posts', '/users?id=1&id=2']);
+    } finally {
+      upstream.handler = saved;
+    }
+  });
+
+  it('a batch served stale while the breaker is open names every parent in extensions.stale', async () => {
+    const query = '{ ok articles { id author { name } } }';
+    const authors = data.posts.map((p) => ({ id: String(p.id), author: { name: data.users.find((u) => u.id === p.userId)!.name } }));
+    // Warm the cache: the 100 articles' authors are one batch call.
+    expect((await gql(h.url, query)).body).toEqual({ data: { ok: 'fine', articles: authors } });
+    expect(users.requests).toHaveLength(1);
+    await sleep(80); // past the 50 ms TTL
+
+    const saved = users.handler;
+    users.handler = (_req, res) => json(res, 500, { message: 'users down' });
+    try {
+      // Expired and the breaker closed: the failure shows, on every article. Two failures open it.
+      for (let i = 0; i < 2; i++) {
+        const failed = await gql(h.url, query);
+        expect(failed.body.data!.articles).toEqual(authors.map((a) => ({ ...a, author: null })));
+        expect(failed.body.errors).toHaveLength(100);
+        expect(failed.body.errors![0]).toMatchObject({ path: ['articles', 0, 'author'], extensions: { code: 'UPSTREAM_ERROR', connector: 'fragile', status: 500 } });
+        expect(failed.body.extensions).toBeUndefined();
+      }
+      const state = await gql(h.url, '{ hub { connector(name: "fragile") { breaker { state } } } }');
+      expect(state.body.data).toEqual({ hub: { connector: { breaker: { state: 'OPEN' } } } });
+
+      const stale = await gql(h.url, query);
+      expect(stale.body.errors).toBeUndefined();
+      expect(stale.body.data).toEqual({ ok: 'fine', articles: authors });
+      const marks = (stale.body.extensions!.stale as { path: (string | number)[]; connector: string }[])
+        .slice()
+        .sort((a, b) => (a.path[1] as number) - (b.path[1] as number));
+      expect(marks).toEqual(authors.map((_, i) => ({ path: ['articles', i, 'author'], connector: 'fragile' })));
+      // The open breaker made no call.
+      expect(users.requests).toHaveLength(3);
+    } finally {
+      users.handler = saved;
     }
   });
 

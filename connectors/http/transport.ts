@@ -44,7 +44,7 @@ export class HttpTransport {
     this.#connector = connector;
     this.#options = options;
     this.#agent = new (http().Agent)({ connections: options.connections, keepAliveTimeout: 30_000 });
-    this.#auth = options.auth ? createOutboundAuth(options.auth, {}) : undefined;
+    this.#auth = options.auth ? createOutboundAuth(options.auth, { connector }) : undefined;
   }
 
   /** Identifies the outbound credentials in cache keys (a hash, never the secret). */
@@ -96,9 +96,12 @@ export class HttpTransport {
     }
   }
 
-  /** A plain GET outside the pipeline, for health checks. */
+  /** A plain GET outside the pipeline, for health checks, with the connector's outbound auth. */
   async probe(url: URL, signal: AbortSignal): Promise<number> {
-    const response = await http().request(url, { method: 'GET', signal, dispatcher: this.#agent, headers: this.#options.headers });
+    const target = new URL(url);
+    const headers = new Headers(this.#options.headers);
+    await this.#auth?.apply({ url: target, headers }, signal);
+    const response = await http().request(target, { method: 'GET', signal, dispatcher: this.#agent, headers: Object.fromEntries(headers) });
     await response.body.dump();
     return response.statusCode;
   }

@@ -54,7 +54,7 @@ export abstract class BaseConnector<C extends CommonOptions = CommonOptions> imp
    * A loader for keys that can be fetched in one call: every `load(key)` made in the same tick
    * (the resolvers of one GraphQL request run in the same tick) reaches `loadMany` as one list,
    * each key once. `loadMany` answers one value (or Error) per key, in order, and makes its call
-   * through `call()`. Batches are counted in `junction_connector_batch_size{field=name}`.
+   * through `call()`. Batches are counted in `junction_dataloader_batch_size{connector, field="<connector>.<name>"}`.
    */
   protected batch<K, V>(
     name: string,

@@ -37,7 +37,11 @@ export interface ConnectorTestResult {
 
 /** What a connector's pipeline records; the labels are bound to the connector's name. */
 export interface ConnectorMetrics {
-  request(outcome: 'success' | 'error' | 'timeout' | 'circuit_open' | 'rate_limited', seconds: number): void;
+  /**
+   * One call through the pipeline. `refused`: the upstream answered with an error that is not its
+   * failure (a 4xx, a statement the database refused, a GraphQL `errors` answer); `error`: it failed.
+   */
+  request(outcome: 'success' | 'refused' | 'error' | 'timeout' | 'circuit_open' | 'rate_limited', seconds: number): void;
   /** The breaker's state; every call after the first is a transition. */
   breakerState(state: BreakerState): void;
   cache(result: 'hit' | 'miss' | 'stale'): void;
@@ -148,16 +152,25 @@ export interface HubContext {
   stale: { path: (string | number)[]; connector: string }[];
 }
 
-/** One use of a binding directive on a field, as `bind()` sees it at schema build time. */
+/**
+ * One use of a binding directive on a field, as `bind()` sees it at schema build time; or, with
+ * `entity`, on a federation entity type (`type User @key(fields: "id") @http(…)`).
+ */
 export interface DirectiveUse {
   /** The directive's arguments, defaults applied. */
   args: Record<string, unknown>;
-  /** The field's return type. */
+  /** The field's return type; for an entity, the entity's object type. */
   type: GraphQLOutputType;
-  /** The field's own arguments. */
+  /** The field's own arguments; none for an entity. */
   arguments: readonly { name: string; type: GraphQLInputType }[];
-  /** `Type.field`. */
+  /** `Type.field`; for an entity, `Type`. */
   coordinate: string;
+  /**
+   * True when the directive resolves the entities of a `@key` type (`server.federation`): the
+   * binding's `resolve(representation, {}, ctx, info)` is the type's reference resolver, so
+   * `{parent.x}` reads the representation (its key fields, and those of `@requires`).
+   */
+  entity?: boolean;
   /** The operation type when the field is a root field (`Query.x`, `Mutation.x`, `Subscription.x`). */
   operation: 'query' | 'mutation' | 'subscription' | undefined;
   /** From `@cache` on the same field. */

@@ -25,9 +25,31 @@ export abstract class ConnectorError extends Error {
   get extensions(): Record<string, unknown> {
     return { code: this.code, connector: this.connector, ...this.details };
   }
+
+  /**
+   * Names the connector of an error raised by shared code that does not know which connector it
+   * serves (outbound auth raises its token endpoint's errors with `""`). The pipeline calls it on
+   * every error an attempt throws; a name already set stays.
+   */
+  forConnector(connector: string): this {
+    if (this.connector === '') (this as { connector: string }).connector = connector;
+    return this;
+  }
 }
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+/**
+ * What an answer's status (none: no answer at all) says by default. Transient: network errors,
+ * 408, 429, 500, 502, 503, 504. Counted by the breaker: no answer, 5xx, 408 and 429 (the system
+ * failed); a 4xx is the caller's mistake (not found, bad input, credentials refused), not an outage.
+ */
+export function statusFailure(status: number | undefined): { transient: boolean; countsAsFailure: boolean } {
+  return {
+    transient: status === undefined || TRANSIENT_STATUS.has(status),
+    countsAsFailure: status === undefined || status >= 500 || status === 408 || status === 429,
+  };
+}
 
 /**
  * The external system answered with an error, or could not be reached. A 429 the upstream
@@ -59,9 +81,9 @@ export class UpstreamError extends ConnectorError {
     });
     const { status } = options;
     this.code = status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.UPSTREAM_ERROR;
-    this.transient = options.transient ?? (status === undefined || TRANSIENT_STATUS.has(status));
-    // A 4xx is the caller's mistake (not found, bad input), not an outage; 408 and 429 are.
-    this.countsAsFailure = options.countsAsFailure ?? (status === undefined || status >= 500 || status === 408 || status === 429);
+    const byStatus = statusFailure(status);
+    this.transient = options.transient ?? byStatus.transient;
+    this.countsAsFailure = options.countsAsFailure ?? byStatus.countsAsFailure;
     this.retryAfterMs = options.retryAfterMs;
   }
 

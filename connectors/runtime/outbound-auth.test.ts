@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { Events, OAuth2Server, type MutableResponse, type MutableToken } from 'oauth2-mock-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { gql, startHub } from '../../test/helpers.ts';
+import { UpstreamError } from './errors.ts';
 import {
   createOutboundAuth,
   outboundAuthSchema,
@@ -566,9 +568,12 @@ describe('oauth2 client credentials', () => {
 
     const error = await rejectionOf(auth.apply(request));
     expect(error).toBeInstanceOf(TokenEndpointError);
+    expect(error).toBeInstanceOf(UpstreamError);
     expect(error.name).toBe('TokenEndpointError');
     expect(error.message).toBe(`OAuth2 token endpoint http://127.0.0.1:${port}/token is unreachable (ECONNREFUSED)`);
     expect((error as TokenEndpointError).status).toBeUndefined();
+    // An outage: worth another attempt, and counted by the breaker.
+    expect(error).toMatchObject({ code: 'UPSTREAM_ERROR', transient: true, countsAsFailure: true });
     expect(error.message).not.toContain(CLIENT_SECRET);
     expect(request.headers.has('authorization')).toBe(false);
 
@@ -591,9 +596,16 @@ describe('oauth2 client credentials', () => {
     const wrong = createOutboundAuth(oauth2({ clientSecret: 'not-the-secret' }), {});
     const refused = await rejectionOf(wrong.apply(request()));
     expect(refused).toBeInstanceOf(TokenEndpointError);
+    expect(refused).toBeInstanceOf(UpstreamError);
     expect(refused.message).toBe(`OAuth2 token endpoint ${tokens.tokenUrl} answered 401 (invalid_client: client authentication failed)`);
     expect((refused as TokenEndpointError).status).toBe(401);
     expect(refused.message).not.toContain('not-the-secret');
+    // RFC 6749 §5.2: the credentials were refused; asking again would be refused again.
+    expect(refused).toMatchObject({ code: 'UPSTREAM_ERROR', transient: false, countsAsFailure: false });
+    // The status is the token endpoint's: not in extensions, where a client would take it for the API's.
+    expect((refused as TokenEndpointError).extensions).toEqual({ code: 'UPSTREAM_ERROR', connector: '' });
+    const named = await rejectionOf(createOutboundAuth(oauth2({ clientSecret: 'not-the-secret' }), { connector: 'orders' }).apply(request()));
+    expect((named as TokenEndpointError).extensions).toEqual({ code: 'UPSTREAM_ERROR', connector: 'orders' });
 
     tokens.tamper = (response) => {
       response.statusCode = 503;
@@ -603,10 +615,11 @@ describe('oauth2 client credentials', () => {
     const unavailable = await rejectionOf(auth.apply(request()));
     expect(unavailable.message).toBe(`OAuth2 token endpoint ${tokens.tokenUrl} answered 503 (temporarily_unavailable)`);
     expect((unavailable as TokenEndpointError).status).toBe(503);
+    expect(unavailable).toMatchObject({ code: 'UPSTREAM_ERROR', transient: true, countsAsFailure: true });
 
     tokens.tamper = undefined;
     expect(await call(auth, '/oauth/a')).toEqual({ status: 200, attempts: 1 });
-    expect(tokens.requests).toHaveLength(3);
+    expect(tokens.requests).toHaveLength(4);
   });
 
   it('a 200 without an access_token rejects, naming neither the secret nor any token', async () => {
@@ -670,6 +683,107 @@ describe('oauth2 client credentials', () => {
       expect(slow.hits()).toBe(1);
     } finally {
       await slow.close();
+    }
+  });
+});
+
+// ---- through a connector's pipeline -------------------------------------------------------------
+
+describe('token endpoint failures through an http connector', () => {
+  const SDL = `
+    type Order { ok: Boolean }
+    type Query {
+      refused(id: ID!): Order @http(connector: "refused", path: "/oauth/orders/{args.id}")
+      flaky(id: ID!): Order @http(connector: "flaky", path: "/oauth/orders/{args.id}")
+    }
+  `;
+  const WRONG_SECRET = 'wrong-secret-6a1f0c';
+  /** Retried twice on a transient error; the breaker opens once 3 calls were made and half failed. */
+  const pipeline = { retry: { attempts: 2, baseDelayMs: 10 }, breaker: { volumeThreshold: 3, resetTimeoutMs: 60_000 } };
+
+  async function hub() {
+    const oauth = { type: 'oauth2', tokenUrl: tokens.tokenUrl, clientId: CLIENT_ID };
+    return startHub(
+      { 'schema/orders.graphql': SDL },
+      {
+        connectors: {
+          refused: { type: 'http', baseUrl: apiUrl, auth: { ...oauth, clientSecret: WRONG_SECRET }, ...pipeline },
+          flaky: { type: 'http', baseUrl: apiUrl, auth: { ...oauth, clientSecret: CLIENT_SECRET }, ...pipeline },
+        },
+      },
+    );
+  }
+
+  const statusOf = async (url: string, name: string) =>
+    (await gql(url, `{ hub { connector(name: "${name}") { requests failures lastError breaker { state } } } }`)).body.data;
+
+  it('invalid_client (401) is an UPSTREAM_ERROR of the connector: not retried, never opening the breaker, no secret shown', async () => {
+    const h = await hub();
+    try {
+      // More calls than volumeThreshold, each refused.
+      for (let i = 1; i <= 5; i++) {
+        const r = await gql(h.url, '{ refused(id: "1") { ok } }');
+        expect(r.body).toEqual({
+          data: { refused: null },
+          errors: [
+            {
+              // The token URL sits under `auth`: a secret (SPEC §3), redacted.
+              message: 'OAuth2 token endpoint [REDACTED] answered 401 (invalid_client: client authentication failed)',
+              locations: [{ line: 1, column: 3 }],
+              path: ['refused'],
+              extensions: { code: 'UPSTREAM_ERROR', connector: 'refused' },
+            },
+          ],
+        });
+        // One token request per call: no retry.
+        expect(tokens.requests).toHaveLength(i);
+      }
+      expect(seen).toHaveLength(0);
+      expect(await statusOf(h.url, 'refused')).toEqual({
+        hub: { connector: { requests: 5, failures: 0, lastError: null, breaker: { state: 'CLOSED' } } },
+      });
+      expect(h.rawLogs()).not.toContain(WRONG_SECRET);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a token endpoint answering 503 is transient and counted: retried, then the breaker opens', async () => {
+    tokens.tamper = (response) => {
+      response.statusCode = 503;
+      response.body = { error: 'temporarily_unavailable' };
+    };
+    const h = await hub();
+    try {
+      for (let i = 1; i <= 3; i++) {
+        const r = await gql(h.url, '{ flaky(id: "1") { ok } }');
+        expect(r.body.errors).toEqual([
+          {
+            message: 'OAuth2 token endpoint [REDACTED] answered 503 (temporarily_unavailable)',
+            locations: [{ line: 1, column: 3 }],
+            path: ['flaky'],
+            extensions: { code: 'UPSTREAM_ERROR', connector: 'flaky' },
+          },
+        ]);
+        // The first attempt and two retries.
+        expect(tokens.requests).toHaveLength(3 * i);
+      }
+      const open = await gql(h.url, '{ flaky(id: "1") { ok } }');
+      expect(open.body.errors?.[0]?.extensions).toEqual({ code: 'CIRCUIT_OPEN', connector: 'flaky' });
+      expect(tokens.requests).toHaveLength(9);
+      expect(await statusOf(h.url, 'flaky')).toEqual({
+        hub: {
+          connector: {
+            requests: 4,
+            failures: 4,
+            lastError: 'OAuth2 token endpoint [REDACTED] answered 503 (temporarily_unavailable)',
+            breaker: { state: 'OPEN' },
+          },
+        },
+      });
+      expect(seen).toHaveLength(0);
+    } finally {
+      await h.stop();
     }
   });
 });

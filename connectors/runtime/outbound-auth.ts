@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { statusFailure, UpstreamError } from './errors.ts';
 
 /**
  * Outbound credentials of a connector (SPEC §3, the connector's `auth` key): what the runtime
@@ -122,16 +123,32 @@ export interface OutboundAuthDeps {
   fetch?: typeof fetch;
   /** Default: a monotonic clock in milliseconds. Only differences between its values matter. */
   now?: () => number;
+  /**
+   * The connector the credentials belong to, named by token endpoint errors. Default "": the
+   * connector's pipeline fills it in (ConnectorError.forConnector).
+   */
+  connector?: string;
 }
 
-/** Thrown when the OAuth2 token endpoint fails (down, non-2xx, bad JSON, no access_token). */
-export class TokenEndpointError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'TokenEndpointError';
+/**
+ * Thrown when the OAuth2 token endpoint fails (down, non-2xx, bad JSON, no access_token): an
+ * `UPSTREAM_ERROR` of the connector whose call needed the token.
+ * Judged by the token endpoint's status like any upstream answer: unreachable, 408, 429 and 5xx
+ * are transient and counted by the breaker; a 4xx (RFC 6749 §5.2: `invalid_client`,
+ * `invalid_scope`, `unauthorized_client`…) refuses the configured credentials, so asking again
+ * would be refused again and the endpoint is not failing: neither retried nor counted.
+ * `status` is the token endpoint's, not put in `extensions` (a client would take it for the API's).
+ */
+export class TokenEndpointError extends UpstreamError {
+  readonly #status: number | undefined;
+
+  constructor(connector: string, message: string, status?: number) {
+    super(connector, message, statusFailure(status));
+    this.#status = status;
+  }
+
+  override get status(): number | undefined {
+    return this.#status;
   }
 }
 
@@ -193,6 +210,7 @@ const TOKEN_TIMEOUT_MS = 10_000;
 class OAuth2ClientCredentials implements OutboundAuth {
   readonly identity: string;
   readonly #config: OAuth2Config;
+  readonly #connector: string;
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
   /** origin + path of the token endpoint: what error messages name (no query, no user-info). */
@@ -202,6 +220,7 @@ class OAuth2ClientCredentials implements OutboundAuth {
 
   constructor(config: OAuth2Config, deps: OutboundAuthDeps) {
     this.#config = config;
+    this.#connector = deps.connector ?? '';
     this.#fetch = deps.fetch ?? ((input, init) => fetch(input, init));
     this.#now = deps.now ?? (() => performance.now());
     const url = new URL(config.tokenUrl);
@@ -279,7 +298,7 @@ class OAuth2ClientCredentials implements OutboundAuth {
       });
       text = await response.text();
     } catch (error) {
-      throw new TokenEndpointError(`OAuth2 token endpoint ${this.#where} ${unreachable(error)}`);
+      throw new TokenEndpointError(this.#connector, `OAuth2 token endpoint ${this.#where} ${unreachable(error)}`);
     }
 
     const status = response.status;
@@ -287,17 +306,18 @@ class OAuth2ClientCredentials implements OutboundAuth {
     if (status < 200 || status > 299) {
       const detail = this.#oauthError(json);
       throw new TokenEndpointError(
+        this.#connector,
         `OAuth2 token endpoint ${this.#where} answered ${status}${detail ? ` (${detail})` : ''}`,
         status,
       );
     }
     if (json === undefined || typeof json !== 'object' || json === null || Array.isArray(json)) {
-      throw new TokenEndpointError(`OAuth2 token endpoint ${this.#where} answered ${status} without a JSON object`, status);
+      throw new TokenEndpointError(this.#connector, `OAuth2 token endpoint ${this.#where} answered ${status} without a JSON object`, status);
     }
     const body = json as Record<string, unknown>;
     const accessToken = body.access_token;
     if (typeof accessToken !== 'string' || accessToken.length === 0) {
-      throw new TokenEndpointError(`OAuth2 token endpoint ${this.#where} answered ${status} without an access_token`, status);
+      throw new TokenEndpointError(this.#connector, `OAuth2 token endpoint ${this.#where} answered ${status} without an access_token`, status);
     }
     return { value: accessToken, refreshAt: refreshTime(sentAt, body.expires_in, refreshSkewMs) };
   }

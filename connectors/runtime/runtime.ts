@@ -178,10 +178,18 @@ export class ConnectorRuntime {
       return value;
     } catch (raw) {
       const error = (raw as { code?: string }).code === 'EOPENBREAKER' ? new CircuitOpenError(this.#name) : raw;
+      const seconds = (performance.now() - started) / 1000;
+      if (answered(error)) {
+        // The upstream answered, and refused (a 404, a statement the database refused, a remote
+        // GraphQL `errors` answer): whether that is a failure is the caller's to judge. Like the
+        // breaker, the connector's status does not count it.
+        this.#deps.metrics.request('refused', seconds);
+        throw error;
+      }
       this.#failures++;
       // The breaker's or the rate limit's refusal made no call: the last error stays the upstream's.
       if (!(error instanceof CircuitOpenError || error instanceof RateLimitedError)) this.#lastError = this.#deps.scrub((error as Error).message);
-      this.#deps.metrics.request(outcomeOf(error), (performance.now() - started) / 1000);
+      this.#deps.metrics.request(outcomeOf(error), seconds);
       throw error;
     }
   }
@@ -213,6 +221,8 @@ export class ConnectorRuntime {
       return await Promise.race([call.attempt(signal), rejectOnAbort(signal)]);
     } catch (error) {
       if (signal.aborted && !(error instanceof ConnectorError)) throw new UpstreamTimeoutError(this.#name, this.#options.timeoutMs);
+      // Raised below the connector without its name (outbound auth's token endpoint errors).
+      if (error instanceof ConnectorError) error.forConnector(this.#name);
       throw error;
     }
   }
@@ -237,6 +247,14 @@ function deepFreeze<T>(value: T): T {
   Object.freeze(value);
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   return value;
+}
+
+/**
+ * An error the upstream answered with that is not its failure (`countsAsFailure` false): not the
+ * breaker's or the rate limit's refusal, which made no call at all.
+ */
+function answered(error: unknown): boolean {
+  return error instanceof ConnectorError && !error.countsAsFailure && !(error instanceof CircuitOpenError || error instanceof RateLimitedError);
 }
 
 function outcomeOf(error: unknown): 'error' | 'timeout' | 'circuit_open' | 'rate_limited' {

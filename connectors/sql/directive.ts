@@ -22,7 +22,8 @@ Binds a field to SQL statements of a \`sql\` connector. Placeholders :args.x, :p
 :context.user.x are bound as parameters, never spliced. Several statements run in one
 transaction; a Mutation field always runs in a transaction. The field resolves to the last
 statement's rows (a list field) or its first row (any other field); a scalar field takes the
-first column.
+first column. On a federation entity type (one with @key), resolves its entities: :parent.x
+reads the representation.
 """
 directive @sql(
   connector: String!
@@ -34,7 +35,7 @@ directive @sql(
   row's batchKey column (as a field name).
   """
   batchKey: String
-) on FIELD_DEFINITION
+) on FIELD_DEFINITION | OBJECT
 `;
 
 interface SqlArgs {

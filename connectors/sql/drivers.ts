@@ -28,9 +28,22 @@ export interface PoolOptions {
 }
 
 /**
+ * What a statement without rows (INSERT, UPDATE, DELETE without RETURNING) answers, under these
+ * names whatever the connector's `columns` mapping, alike on every engine: `affectedRows`, the
+ * rows the statement matched; `insertId`, the id of the row it inserted (SQLite: the rowid, of
+ * the last row for a multi-row INSERT; MySQL/MariaDB: the AUTO_INCREMENT value it generated, of
+ * the first row), else null. PostgreSQL reports no generated id: there `insertId` is always null,
+ * and `INSERT … RETURNING id` answers it as a row.
+ */
+export interface WriteResult {
+  affectedRows: number;
+  insertId: number | null;
+}
+
+/**
  * One database behind one interface. `run` executes statements on one connection, in a
  * transaction when asked, and answers the last statement's rows; a statement without rows
- * answers one row `{ affected_rows, insert_id }`.
+ * answers one row, its WriteResult.
  */
 export interface SqlDriver {
   readonly dialect: Dialect;
@@ -38,6 +51,10 @@ export interface SqlDriver {
   ping(): Promise<void>;
   pool(): PoolStats;
   close(): Promise<void>;
+}
+
+function writeResult(affectedRows: number, insertId: number | null): Row {
+  return { affectedRows, insertId } satisfies WriteResult;
 }
 
 export function dialectOf(url: string): Dialect | undefined {
@@ -87,6 +104,7 @@ class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly #db: Database.Database;
   readonly #prepared = new Map<string, Database.Statement>();
+  readonly #lastInsertRowid: Database.Statement;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
@@ -94,6 +112,7 @@ class SqliteDriver implements SqlDriver {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
+    this.#lastInsertRowid = this.#db.prepare('SELECT last_insert_rowid()').pluck();
   }
 
   /** Runs a script of many statements (a seed); no parameters. */
@@ -122,8 +141,12 @@ class SqliteDriver implements SqlDriver {
       this.#prepared.set(sql, statement);
     }
     if (statement.reader) return statement.all(...params) as Row[];
+    // lastInsertRowid is the connection's last insert, whichever statement made it: an UPDATE
+    // would answer an earlier INSERT's id. It is this statement's only when it moved.
+    const before = this.#lastInsertRowid.get() as number | bigint;
     const result = statement.run(...params);
-    return [{ affected_rows: result.changes, insert_id: Number(result.lastInsertRowid) }];
+    const inserted = result.changes > 0 && result.lastInsertRowid !== before;
+    return [writeResult(result.changes, inserted ? Number(result.lastInsertRowid) : null)];
   }
 
   async ping(): Promise<void> {
@@ -172,7 +195,8 @@ class PostgresDriver implements SqlDriver {
       let rows: Row[] = [];
       for (const { sql, params } of statements) {
         const result = await client.query(sql, params);
-        rows = result.fields.length > 0 ? result.rows : [{ affected_rows: result.rowCount ?? 0, insert_id: null }];
+        // PostgreSQL reports no generated id (RETURNING does).
+        rows = result.fields.length > 0 ? result.rows : [writeResult(result.rowCount ?? 0, null)];
       }
       if (transaction) await client.query('COMMIT');
       return rows;
@@ -233,9 +257,9 @@ class MysqlDriver implements SqlDriver {
       for (const { sql, params } of statements) {
         // execute: a server-side prepared statement, the values bound, never spliced.
         const [result] = await connection.execute({ sql, timeout: this.#timeout }, params as never[]);
-        rows = Array.isArray(result)
-          ? (result as Row[])
-          : [{ affected_rows: (result as mysql.ResultSetHeader).affectedRows, insert_id: (result as mysql.ResultSetHeader).insertId }];
+        // insertId 0: no AUTO_INCREMENT value was generated (an UPDATE, a DELETE).
+        const header = result as mysql.ResultSetHeader;
+        rows = Array.isArray(result) ? (result as Row[]) : [writeResult(header.affectedRows, header.insertId || null)];
       }
       if (transaction) await connection.commit();
       return rows;

@@ -345,6 +345,14 @@ type Account {
   owner: String!
   balanceCents: Int!
 }
+"What a statement without rows answers."
+type Write {
+  affectedRows: Int
+  insertId: ID
+  "The names before the column mapping: never answered."
+  affected_rows: Int
+  insert_id: ID
+}
 type Query {
   customers(first: Int = 20): [Customer!] @sql(connector: "shop", query: "SELECT * FROM customers ORDER BY id LIMIT :args.first")
   customer(id: ID!): Customer @sql(connector: "shop", query: "SELECT * FROM customers WHERE id = :args.id")
@@ -381,6 +389,13 @@ type Mutation {
         "SELECT * FROM customers WHERE email IN (:args.a, :args.b) ORDER BY id"
       ]
     )
+  addWriter(email: String!): Write
+    @sql(connector: "shop", query: "INSERT INTO customers (name, email, city, created_at) VALUES ('writer', :args.email, 'Oslo', CURRENT_TIMESTAMP)")
+  moveWriters(city: String!): Write @sql(connector: "shop", query: "UPDATE customers SET city = :args.city WHERE name = 'writer'")
+  "Through the connector with columns: preserve."
+  rawAddWriter(email: String!): Write
+    @sql(connector: "raw", query: "INSERT INTO customers (name, email, city, created_at) VALUES ('writer', :args.email, 'Oslo', CURRENT_TIMESTAMP)")
+  rawMoveWriters(city: String!): Write @sql(connector: "raw", query: "UPDATE customers SET city = :args.city WHERE name = 'writer'")
   transfer(from: ID!, to: ID!, amountCents: Int!): [Account!]
     @sql(
       connector: "shop"
@@ -586,6 +601,31 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('sql connector on %s', (
     expect(await count('SELECT COUNT(*) FROM customers')).toBeGreaterThanOrEqual(CUSTOMERS + 1);
   });
 
+  test('a statement without rows answers { affectedRows, insertId } under those names, whatever the column mapping; insertId null for an UPDATE and on PostgreSQL', async () => {
+    const idOf = async (email: string) => String((await admin!.query(`SELECT id FROM customers WHERE email = ${p1}`, [email]))[0]!.id);
+    const write = '{ affectedRows insertId affected_rows insert_id }';
+
+    const added = await q(`mutation { addWriter(email: "writer-1@example.com") ${write} }`);
+    const id1 = await idOf('writer-1@example.com');
+    expect(Number(id1)).toBeGreaterThan(CUSTOMERS);
+    // PostgreSQL reports no generated id without RETURNING.
+    const insertId1 = engine === 'postgres' ? null : id1;
+    expect(added.body).toEqual({ data: { addWriter: { affectedRows: 1, insertId: insertId1, affected_rows: null, insert_id: null } } });
+
+    const raw = await q(`mutation { rawAddWriter(email: "writer-2@example.com") ${write} }`);
+    const id2 = await idOf('writer-2@example.com');
+    expect(Number(id2)).toBeGreaterThan(Number(id1));
+    const insertId2 = engine === 'postgres' ? null : id2;
+    expect(raw.body).toEqual({ data: { rawAddWriter: { affectedRows: 1, insertId: insertId2, affected_rows: null, insert_id: null } } });
+
+    // An UPDATE generated no id (SQLite's connection still remembers writer-2's rowid, MariaDB
+    // says 0). affectedRows counts the rows matched, also when a value stays the same.
+    const moved = await q(`mutation { moveWriters(city: "Bergen") ${write} again: rawMoveWriters(city: "Bergen") ${write} }`);
+    const noId = { affectedRows: 2, insertId: null, affected_rows: null, insert_id: null };
+    expect(moved.body).toEqual({ data: { moveWriters: noId, again: noId } });
+    expect(await count(`SELECT COUNT(*) FROM customers WHERE city = ${p1}`, ['Bergen'])).toBe(2);
+  });
+
   test('answers 200 concurrent queries through a pool of 10 without exceeding it', async () => {
     const N = 200;
     let done = false;
@@ -629,6 +669,11 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('sql connector on %s', (
     }
     // Its breaker opens at the first counted failure: four UPSTREAM_ERRORs and still closed.
     expect((await connectorStatus('strict')).connector.breaker.state).toBe('CLOSED');
+    // Nor are they failures in its status: the database answered, refusing the statement.
+    expect((await q('{ hub { connector(name: "strict") { requests failures lastError } } }')).body).toEqual({
+      data: { hub: { connector: { requests: 4, failures: 0, lastError: null } } },
+    });
+    expect(await metric(h, 'junction_connector_requests_total{connector="strict",outcome="refused"}')).toBe(4);
   });
 
   if (network) {

@@ -38,6 +38,16 @@ export type Query = {
   hello: Scalars["String"];
   /** Messages posted since the hub started, newest first. */
   messages: Array<Message>;
+  /** The entries of a folder of demo/files, by name (default: the top folder). */
+  files?: Maybe<Array<FileEntry>>;
+  /** A text file of demo/files, by its path. */
+  file?: Maybe<Scalars["String"]>;
+  /** The product catalogue: products.csv, one object per row. */
+  catalog?: Maybe<Array<CatalogItem>>;
+  /** One catalogue item by SKU: a code resolver (resolvers/files.ts) calling context.connectors.docs.csv(). */
+  catalogItem?: Maybe<CatalogItem>;
+  /** The team: team.json. */
+  team?: Maybe<Array<TeamMember>>;
   /** Every post (cached for a minute). */
   posts?: Maybe<Array<Post>>;
   post?: Maybe<Post>;
@@ -54,6 +64,18 @@ export type QueryhelloArgs = {
 
 export type QuerymessagesArgs = {
   first?: InputMaybe<Scalars["Int"]>;
+};
+
+export type QueryfilesArgs = {
+  folder?: InputMaybe<Scalars["String"]>;
+};
+
+export type QueryfileArgs = {
+  path: Scalars["String"];
+};
+
+export type QuerycatalogItemArgs = {
+  sku: Scalars["ID"];
 };
 
 export type QuerypostArgs = {
@@ -213,12 +235,48 @@ export type KeyValue = {
 /** The remote root type @graphql delegates to. */
 export type GraphQLOperation = "QUERY" | "MUTATION";
 
+/** What @files reads a path as: LIST a folder's entries, TEXT a UTF-8 file, JSON a parsed JSON file, CSV a CSV file's rows as objects keyed by its header row. */
+export type FileFormat = "LIST" | "TEXT" | "JSON" | "CSV";
+
 export type Message = {
   __typename?: "Message";
   id: Scalars["ID"];
   author: Scalars["String"];
   text: Scalars["String"];
   postedAt: Scalars["String"];
+};
+
+/** A file or folder under a `files` connector's root. */
+export type FileEntry = {
+  __typename?: "FileEntry";
+  name: Scalars["String"];
+  /** Relative to the connector's root, /-separated: what `file(path:)` takes. */
+  path: Scalars["String"];
+  /** In bytes; null for a folder. */
+  size?: Maybe<Scalars["Int"]>;
+  /** When it last changed (ISO 8601). */
+  modifiedAt: Scalars["String"];
+  /** `file` or `folder`. */
+  kind: Scalars["String"];
+};
+
+/** A row of demo/files/products.csv. */
+export type CatalogItem = {
+  __typename?: "CatalogItem";
+  sku: Scalars["ID"];
+  name: Scalars["String"];
+  priceCents: Scalars["Int"];
+  stock: Scalars["Int"];
+  category: Scalars["String"];
+};
+
+/** An entry of demo/files/team.json. */
+export type TeamMember = {
+  __typename?: "TeamMember";
+  name: Scalars["String"];
+  role: Scalars["String"];
+  email: Scalars["String"];
+  since: Scalars["Int"];
 };
 
 export type Post = {
@@ -415,7 +473,11 @@ export type ResolversTypes = {
   HttpMethod: HttpMethod;
   KeyValue: KeyValue;
   GraphQLOperation: GraphQLOperation;
+  FileFormat: FileFormat;
   Message: ResolverTypeWrapper<Message>;
+  FileEntry: ResolverTypeWrapper<FileEntry>;
+  CatalogItem: ResolverTypeWrapper<CatalogItem>;
+  TeamMember: ResolverTypeWrapper<TeamMember>;
   Post: ResolverTypeWrapper<Post>;
   User: ResolverTypeWrapper<User>;
   Comment: ResolverTypeWrapper<Comment>;
@@ -445,6 +507,9 @@ export type ResolversParentTypes = {
   Float: Scalars["Float"];
   KeyValue: KeyValue;
   Message: Message;
+  FileEntry: FileEntry;
+  CatalogItem: CatalogItem;
+  TeamMember: TeamMember;
   Post: Post;
   User: User;
   Comment: Comment;
@@ -522,6 +587,19 @@ export type sqlDirectiveResolver<
   Args = sqlDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type filesDirectiveArgs = {
+  connector: Scalars["String"];
+  path?: Maybe<Scalars["String"]>;
+  format?: Maybe<FileFormat>;
+};
+
+export type filesDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = filesDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type QueryResolvers<
   ContextType = HubContext,
   ParentType extends ResolversParentTypes["Query"] =
@@ -539,6 +617,34 @@ export type QueryResolvers<
     ParentType,
     ContextType,
     RequireFields<QuerymessagesArgs, "first">
+  >;
+  files?: Resolver<
+    Maybe<Array<ResolversTypes["FileEntry"]>>,
+    ParentType,
+    ContextType,
+    Partial<QueryfilesArgs>
+  >;
+  file?: Resolver<
+    Maybe<ResolversTypes["String"]>,
+    ParentType,
+    ContextType,
+    RequireFields<QueryfileArgs, "path">
+  >;
+  catalog?: Resolver<
+    Maybe<Array<ResolversTypes["CatalogItem"]>>,
+    ParentType,
+    ContextType
+  >;
+  catalogItem?: Resolver<
+    Maybe<ResolversTypes["CatalogItem"]>,
+    ParentType,
+    ContextType,
+    RequireFields<QuerycatalogItemArgs, "sku">
+  >;
+  team?: Resolver<
+    Maybe<Array<ResolversTypes["TeamMember"]>>,
+    ParentType,
+    ContextType
   >;
   posts?: Resolver<
     Maybe<Array<ResolversTypes["Post"]>>,
@@ -752,6 +858,44 @@ export type MessageResolvers<
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
+export type FileEntryResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["FileEntry"] =
+    ResolversParentTypes["FileEntry"],
+> = {
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  path?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  size?: Resolver<Maybe<ResolversTypes["Int"]>, ParentType, ContextType>;
+  modifiedAt?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type CatalogItemResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["CatalogItem"] =
+    ResolversParentTypes["CatalogItem"],
+> = {
+  sku?: Resolver<ResolversTypes["ID"], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  priceCents?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  category?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type TeamMemberResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["TeamMember"] =
+    ResolversParentTypes["TeamMember"],
+> = {
+  name?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  email?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  since?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
 export type PostResolvers<
   ContextType = HubContext,
   ParentType extends ResolversParentTypes["Post"] =
@@ -881,6 +1025,9 @@ export type Resolvers<ContextType = HubContext> = {
   BreakerStatus?: BreakerStatusResolvers<ContextType>;
   ConnectorTestResult?: ConnectorTestResultResolvers<ContextType>;
   Message?: MessageResolvers<ContextType>;
+  FileEntry?: FileEntryResolvers<ContextType>;
+  CatalogItem?: CatalogItemResolvers<ContextType>;
+  TeamMember?: TeamMemberResolvers<ContextType>;
   Post?: PostResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Comment?: CommentResolvers<ContextType>;
@@ -897,4 +1044,5 @@ export type DirectiveResolvers<ContextType = HubContext> = {
   http?: httpDirectiveResolver<any, any, ContextType>;
   graphql?: graphqlDirectiveResolver<any, any, ContextType>;
   sql?: sqlDirectiveResolver<any, any, ContextType>;
+  files?: filesDirectiveResolver<any, any, ContextType>;
 };
