@@ -133,7 +133,23 @@ async function check(configPath: string | undefined): Promise<number> {
   process.stdout.write(
     `ok: ${what} valid; the schema has ${types} types; ${connectors} ${connectors === 1 ? 'connector' : 'connectors'} configured\n`,
   );
+  for (const warning of productionWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
   return 0;
+}
+
+/** What a production deployment of this config leaves open (none outside NODE_ENV=production). */
+function productionWarnings(config: HubConfig): string[] {
+  if (!config.production) return [];
+  const warnings: string[] = [];
+  if (!config.auth) {
+    warnings.push(
+      'NODE_ENV=production and no auth is configured: the management API (hub, testConnector, resetBreaker, connectorStatus) is open to every caller; configure auth (jwt or apiKeys) and give operators the admin role',
+    );
+  }
+  for (const key of ['introspection', 'graphiql', 'suggestions'] as const) {
+    if (config.server[key]) warnings.push(`NODE_ENV=production and server.${key} is on: it is off by default in production`);
+  }
+  return warnings;
 }
 
 /** `--federation`: the subgraph SDL, exactly what `_service { sdl }` answers. */
@@ -198,6 +214,7 @@ async function serve(configPath: string | undefined, portOption: number | undefi
   const secrets = Secrets.fromConfig(config);
   const logger = createLogger(config.server.logLevel, secrets);
   const schema = await composedSchema(config);
+  for (const warning of productionWarnings(config)) logger.warn(warning);
   const hub = new Hub({ config, schema, logger, secrets });
 
   // Signal handlers go in before the hub starts: a signal during start-up is held and drains

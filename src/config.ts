@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { bool, type CommonOptions, positiveInt, str } from '../connectors/runtime/options.ts';
 import { type ConnectorRegistry, loadConnectorTypes } from './connector-registry.ts';
+import { loadManifest } from './persisted-operations.ts';
 import { isSecretPath, REDACTED } from './secrets.ts';
 
 export { ConfigError, type ConfigProblem, formatProblem } from './config-problem.ts';
@@ -47,6 +48,8 @@ const limitsSchema = z
     directives: positiveInt().default(50),
     /** Default 10. Most times one selection set may select the same response name (field duplication). */
     duplicateFields: positiveInt().default(10),
+    /** Default 64. Deepest bracket nesting in a document's text, and in a request's JSON (variables, extensions). */
+    nesting: positiveInt().default(64),
   })
   .prefault({});
 
@@ -58,6 +61,27 @@ const timeoutsSchema = z
     requestMs: positiveInt().default(30_000),
   })
   .prefault({});
+
+const rateLimitSchema = z.strictObject({
+  /** Requests (HTTP requests, WebSocket operations) a caller may make per second, on average. */
+  rps: z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' }),
+  /** Default: rps rounded up. Requests a caller may make at once after being idle (the bucket's size). */
+  burst: positiveInt().optional(),
+  /** Default "subject". One bucket per authenticated subject (anonymous callers: per IP address), or "ip": per IP address. */
+  by: z.enum(['subject', 'ip'], { error: 'expected "subject" or "ip"' }).default('subject'),
+  /** Default "memory". Or a redis:// URL: every hub instance then shares the buckets. */
+  store: z.union([z.literal('memory'), z.url({ protocol: /^rediss?$/ })], { error: 'expected "memory" or a redis:// URL' }).default('memory'),
+});
+
+const persistedOperationsSchema = z.strictObject({
+  /**
+   * The manifest of allowed operations (JSON, relative to the config file): Apollo's
+   * `persisted-query-manifest` format, or GraphQL Code Generator's `{ "<hash>": "<document>" }`.
+   */
+  manifest: str('a path to a manifest file'),
+  /** Default "required": only listed operations run. "optional": ids are accepted, any document too. */
+  mode: z.enum(['optional', 'required'], { error: 'expected "optional" or "required"' }).default('required'),
+});
 
 const wsSchema = z
   .strictObject({
@@ -87,10 +111,12 @@ const serverSchema = z
     port: port.default(4000),
     /** Default: every interface. */
     host: str('a host name or address').optional(),
-    /** Default true. Serve GraphiQL to browsers at GET /graphql. */
-    graphiql: bool().default(true),
-    /** Default true. Answer introspection queries. */
-    introspection: bool().default(true),
+    /** Default true; false when NODE_ENV=production. Serve GraphiQL to browsers at GET /graphql. */
+    graphiql: bool().optional(),
+    /** Default true; false when NODE_ENV=production. Answer introspection queries. */
+    introspection: bool().optional(),
+    /** Default true; false when NODE_ENV=production. "Did you mean …" suggestions in error messages. */
+    suggestions: bool().optional(),
     /**
      * Default false. Serve an Apollo Federation v2 subgraph (`_service`, `_entities`, `@key`, …);
      * a binding directive on a `@key` type then resolves its entities.
@@ -100,6 +126,10 @@ const serverSchema = z
     limits: limitsSchema,
     timeouts: timeoutsSchema,
     ws: wsSchema,
+    /** Default: none, no per-client limit. A token bucket per caller; over it, RATE_LIMITED (HTTP 429). */
+    rateLimit: rateLimitSchema.optional(),
+    /** Default: none, any document runs. Trusted documents from a manifest, sent by id. */
+    persistedOperations: persistedOperationsSchema.optional(),
     /** Default "info". */
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -110,6 +140,15 @@ const serverSchema = z
     shutdownTimeoutMs: positiveInt().default(10_000),
   })
   .prefault({});
+
+const apiKeySchema = z.strictObject({
+  /** The key machine clients send (`X-API-Key`); write it as `${VAR}`, never in the file. At least 16 characters. */
+  key: z.string({ error: 'expected an API key' }).min(16, { error: 'expected an API key of at least 16 characters' }),
+  /** The caller's subject: `context.user.sub` (and `id`), the rate-limit bucket, the cache keys. */
+  sub: str('a subject'),
+  /** Default []. The caller's roles, for `@auth(requires:)`. */
+  roles: z.array(str('a role'), { error: 'expected a list of roles' }).default([]),
+});
 
 const authSchema = z
   .strictObject({
@@ -135,9 +174,23 @@ const authSchema = z
           message: `expected exactly one of secret, publicKey, jwksUrl, got ${given.length === 0 ? 'none' : given.join(' and ')}`,
           params: { complete: true },
         });
-      }),
-    /** Default false. When true, requests without a valid token are refused (UNAUTHENTICATED). */
+      })
+      .optional(),
+    /**
+     * Default []. Machine clients: each sends its key as `X-API-Key` (HTTP) or `apiKey` (graphql-ws
+     * connection params) and is `sub` with `roles`. A request with a bearer token too is judged by the token.
+     */
+    apiKeys: z.array(apiKeySchema, { error: 'expected a list of { key, sub, roles }' }).default([]),
+    /** Default false. When true, requests without a valid token or API key are refused (UNAUTHENTICATED). */
     required: bool().default(false),
+  })
+  .superRefine((a, ctx) => {
+    if (!a.jwt && a.apiKeys.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected jwt, apiKeys or both', params: { complete: true } });
+    }
+    if (new Set(a.apiKeys.map((k) => k.key)).size !== a.apiKeys.length) {
+      ctx.addIssue({ code: 'custom', path: ['apiKeys'], message: 'expected every API key to be different', params: { complete: true } });
+    }
   });
 
 const memoryOnly = (key: string) =>
@@ -201,7 +254,16 @@ export const configSchema = (registry: ConnectorRegistry) => z.strictObject({
   connectors: z.record(connectorName, connectorSchema(registry)).default({}),
 });
 
-export type HubConfig = Omit<z.output<ReturnType<typeof configSchema>>, 'connectors'> & {
+type ParsedConfig = z.output<ReturnType<typeof configSchema>>;
+
+/** The options whose default is on in development and off when NODE_ENV=production. */
+const DEVELOPMENT_ONLY = ['graphiql', 'introspection', 'suggestions'] as const;
+
+export type HubConfig = Omit<ParsedConfig, 'connectors' | 'server'> & {
+  /** `server`, its NODE_ENV-dependent defaults resolved. */
+  server: Omit<ParsedConfig['server'], (typeof DEVELOPMENT_ONLY)[number]> & Record<(typeof DEVELOPMENT_ONLY)[number], boolean>;
+  /** NODE_ENV was "production" when the config was loaded. */
+  production: boolean;
   connectors: Record<string, CommonOptions>;
   /** The connector types this config can use: the built-in ones and its `connectorTypes`. */
   registry: ConnectorRegistry;
@@ -290,8 +352,23 @@ export async function parseConfig(
   }
   const config = result.data;
   const resolve = (globs: string[]) => globs.map((g) => toPosix(path.resolve(where.baseDir, g)));
+  const production = (where.env ?? process.env).NODE_ENV === 'production';
+  const server = { ...config.server };
+  for (const key of DEVELOPMENT_ONLY) server[key] ??= !production;
+  if (server.persistedOperations) {
+    // Read now, so `junction check` and start-up both name a missing or malformed manifest.
+    const manifest = path.resolve(where.baseDir, server.persistedOperations.manifest);
+    server.persistedOperations = { ...server.persistedOperations, manifest };
+    try {
+      loadManifest(manifest);
+    } catch (error) {
+      throw new ConfigError([{ file: where.file, path: 'server.persistedOperations.manifest', message: (error as Error).message }]);
+    }
+  }
   return {
     ...config,
+    server: server as HubConfig['server'],
+    production,
     registry,
     schema: resolve(config.schema),
     resolvers: resolve(config.resolvers),

@@ -22,6 +22,11 @@ export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   /** `operationName` names no operation of the document (Apollo Server's code). */
   OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+  /**
+   * `extensions.persistedQuery.sha256Hash` names no operation of `server.persistedOperations`'
+   * manifest, and no document was sent (Apollo's code; HTTP status 200, as Apollo answers it).
+   */
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

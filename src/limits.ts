@@ -14,6 +14,7 @@ import {
   type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
+  visit,
 } from 'graphql';
 import type { HubConfig } from './config.ts';
 import { ErrorCode } from './errors.ts';
@@ -52,7 +53,7 @@ export function complexityRule(limits: Limits): ValidationRule {
           .definitions.filter((d): d is FragmentDefinitionNode => d.kind === 'FragmentDefinition')
           .map((d) => [d.name.value, d]),
       );
-      const m = measure(operation.selectionSet, root, fragments, limits, new Set(), context);
+      const m = measure(operation.selectionSet, root, { fragments, limits, visiting: new Set(), measured: new Map(), context });
       const over = [
         m.depth > limits.depth && `depth ${m.depth} is over the limit of ${limits.depth}`,
         m.aliases > limits.aliases && `${m.aliases} aliases are over the limit of ${limits.aliases}`,
@@ -70,14 +71,19 @@ export function complexityRule(limits: Limits): ValidationRule {
   });
 }
 
-function measure(
-  selectionSet: SelectionSetNode,
-  parent: GraphQLCompositeType,
-  fragments: Map<string, FragmentDefinitionNode>,
-  limits: Limits,
-  visiting: Set<string>,
-  context: ValidationContext,
-): Measure {
+/** What one walk over an operation shares. */
+interface Walk {
+  fragments: Map<string, FragmentDefinitionNode>;
+  limits: Limits;
+  /** Fragments being measured right now (a cycle is another rule's error). */
+  visiting: Set<string>;
+  /** Each fragment is measured once, however many times it is spread: no exponential walk. */
+  measured: Map<string, Measure>;
+  context: ValidationContext;
+}
+
+function measure(selectionSet: SelectionSetNode, parent: GraphQLCompositeType, walk: Walk): Measure {
+  const { fragments, limits, visiting, measured, context } = walk;
   const total: Measure = { depth: 0, aliases: 0, cost: 0 };
   const add = (m: Measure, extraDepth = 0) => {
     total.depth = Math.max(total.depth, m.depth + extraDepth);
@@ -92,7 +98,7 @@ function measure(
       const child: Measure = { depth: 0, aliases: 0, cost: 0 };
       const named = field && getNamedType(field.type);
       if (selection.selectionSet && named && isCompositeType(named)) {
-        const inner = measure(selection.selectionSet, named, fragments, limits, visiting, context);
+        const inner = measure(selection.selectionSet, named, walk);
         const factor = field && isListType(getNullableType(field.type)) ? pageSize(selection, limits) : 1;
         child.depth = inner.depth;
         child.aliases = inner.aliases;
@@ -102,15 +108,22 @@ function measure(
     } else if (selection.kind === 'InlineFragment') {
       const condition = selection.typeCondition && context.getSchema().getType(selection.typeCondition.name.value);
       const type = condition && isCompositeType(condition) ? condition : parent;
-      add(measure(selection.selectionSet, type, fragments, limits, visiting, context));
+      add(measure(selection.selectionSet, type, walk));
     } else {
       const name = selection.name.value;
       const fragment = fragments.get(name);
       if (!fragment || visiting.has(name)) continue; // other rules report unknown and cyclic fragments
       const condition = context.getSchema().getType(fragment.typeCondition.name.value);
-      visiting.add(name);
-      add(measure(fragment.selectionSet, condition && isCompositeType(condition) ? condition : parent, fragments, limits, visiting, context));
-      visiting.delete(name);
+      const type = condition && isCompositeType(condition) ? condition : parent;
+      const key = `${name} ${type.name}`;
+      let m = measured.get(key);
+      if (!m) {
+        visiting.add(name);
+        m = measure(fragment.selectionSet, type, walk);
+        visiting.delete(name);
+        measured.set(key, m);
+      }
+      add(m);
     }
   }
   return total;
@@ -128,4 +141,98 @@ function pageSize(field: FieldNode, limits: Limits): number {
     }
   }
   return limits.listFactor;
+}
+
+/**
+ * A validation rule that refuses, with QUERY_TOO_COMPLEX, a document with more directives than
+ * `limits.directives` or a selection set repeating one response name more than
+ * `limits.duplicateFields` times (`{ a a a … }`, `{ __typename __typename … }`). It looks at the
+ * whole document as validation starts, so its error comes first.
+ */
+export function documentShapeRule(limits: Limits): ValidationRule {
+  return (context: ValidationContext) => ({
+    Document(document) {
+      let directives = 0;
+      let duplicate: { name: string; count: number; node: FieldNode } | undefined;
+      visit(document, {
+        Directive() {
+          directives++;
+        },
+        SelectionSet(set) {
+          if (duplicate) return;
+          const counts = new Map<string, number>();
+          for (const selection of set.selections) {
+            if (selection.kind !== Kind.FIELD) continue;
+            const name = selection.alias?.value ?? selection.name.value;
+            const count = (counts.get(name) ?? 0) + 1;
+            counts.set(name, count);
+            if (count > limits.duplicateFields) {
+              duplicate = { name, count, node: selection };
+              return;
+            }
+          }
+        },
+      });
+      if (directives > limits.directives) {
+        context.reportError(
+          new GraphQLError(`Query too complex: ${directives} directives are over the limit of ${limits.directives}`, {
+            extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, directives },
+          }),
+        );
+      }
+      if (duplicate) {
+        context.reportError(
+          new GraphQLError(
+            `Query too complex: "${duplicate.name}" is selected more than ${limits.duplicateFields} times in one selection set`,
+            { nodes: duplicate.node, extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } },
+          ),
+        );
+      }
+    },
+  });
+}
+
+/**
+ * Deepest nesting of `{`, `[` and `(` in a GraphQL document's text (strings and comments
+ * skipped), counted without parsing: graphql-js parses recursively, and a document nested
+ * thousands deep would overflow its stack. Stops counting once past `max`.
+ */
+export function documentNesting(text: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '#') {
+      while (i < text.length && text[i] !== '\n' && text[i] !== '\r') i++;
+    } else if (c === '"') {
+      if (text.startsWith('"""', i)) {
+        i += 3;
+        while (i < text.length && !text.startsWith('"""', i)) i += text.startsWith('\\"""', i) ? 4 : 1;
+        i += 2;
+      } else {
+        i++;
+        while (i < text.length && text[i] !== '"' && text[i] !== '\n') i += text[i] === '\\' ? 2 : 1;
+      }
+    } else if (c === '{' || c === '[' || c === '(') {
+      deepest = Math.max(deepest, ++depth);
+      if (deepest > max) return deepest;
+    } else if (c === '}' || c === ']' || c === ')') {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/** Deepest nesting of arrays and objects in a JSON value, walked without recursion; stops past `max`. */
+export function jsonNesting(value: unknown, max: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > max) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }

@@ -14,6 +14,11 @@ export function isSecretPath(path: readonly (string | number)[]): boolean {
   return path.some((key) => typeof key === 'string' && (key === 'auth' || SECRET_KEY.test(key)));
 }
 
+/** `auth.apiKeys[i].sub` and `.roles`: who a machine client is, shown like any subject or role (its `key` stays secret). */
+function isApiKeyIdentity(path: readonly (string | number)[]): boolean {
+  return path[0] === 'auth' && path[1] === 'apiKeys' && (path[3] === 'sub' || path[3] === 'roles');
+}
+
 function isSecretKey(key: string | number | undefined): boolean {
   return typeof key === 'string' && SECRET_KEY.test(key);
 }
@@ -30,7 +35,7 @@ export class Secrets {
         // Under `auth` but not itself a secret key (an issuer, a claim name): only values long
         // enough not to blank out ordinary words in every log line.
         if (isSecretKey(path.at(-1))) secrets.add(value);
-        else if (isSecretPath(path) && value.length >= 6) secrets.add(value);
+        else if (isSecretPath(path) && value.length >= 6 && !isApiKeyIdentity(path)) secrets.add(value);
         const urlPassword = passwordInUrl(value);
         if (urlPassword) secrets.add(urlPassword);
       } else if (Array.isArray(value)) {

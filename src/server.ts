@@ -27,12 +27,14 @@ import { WebSocketServer } from 'ws';
 import type Keyv from 'keyv';
 import type { Connector, HubContext, InboundResponse, StatusEvent, User } from '../connectors/runtime/contract.ts';
 import { createCache } from './cache.ts';
+import { ClientRateLimiter } from './client-rate-limit.ts';
+import { PersistedOperations, withoutPersistedQuery } from './persisted-operations.ts';
 import { CONNECTOR_STATUS, type ConnectorStatusPayload } from './hub-api.ts';
-import { Authenticator } from './auth.ts';
+import { Authenticator, type Credentials } from './auth.ts';
 import type { HubConfig } from './config.ts';
 import { ErrorCode, formatError, HubError } from './errors.ts';
 import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
-import { complexityRule } from './limits.ts';
+import { complexityRule, documentNesting, documentShapeRule, jsonNesting } from './limits.ts';
 import { Metrics, type OperationType } from './metrics.ts';
 import type { Secrets } from './secrets.ts';
 
@@ -68,6 +70,8 @@ export class Hub {
   readonly #connectors: Record<string, Connector>;
   readonly #cache: Keyv;
   readonly #authenticator: Authenticator | undefined;
+  readonly #rateLimiter: ClientRateLimiter | undefined;
+  readonly #persisted: PersistedOperations | undefined;
   /** Validation over WebSocket: what Apollo Server applies over HTTP, so both answer alike. */
   readonly #wsValidationRules: ValidationRule[];
   /** Parsed and validated WebSocket documents by query text; validation depends on nothing else. */
@@ -96,8 +100,11 @@ export class Hub {
         baseDir: options.config.baseDir,
       }));
     this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
+    this.#rateLimiter = options.config.server.rateLimit ? new ClientRateLimiter(options.config.server.rateLimit, this.#logger) : undefined;
+    const persisted = options.config.server.persistedOperations;
+    this.#persisted = persisted ? new PersistedOperations(persisted.manifest, persisted.mode) : undefined;
     const server = options.config.server;
-    const validationRules = [complexityRule(server.limits)];
+    const validationRules = [documentShapeRule(server.limits), complexityRule(server.limits)];
     this.#wsValidationRules = [
       ...specifiedRules,
       ...validationRules,
@@ -153,6 +160,11 @@ export class Hub {
       schema: this.#schema,
       introspection: server.introspection,
       validationRules,
+      parseOptions: { maxTokens: server.limits.tokens },
+      hideSchemaDetailsFromClientErrors: !server.suggestions,
+      // With a manifest, ids are resolved before Apollo sees the request (#persistedDocument), and
+      // Apollo's automatic persisted queries (which let any client register a document) are off.
+      ...(this.#persisted && { persistedQueries: false as const }),
       // Incoming auth is a bearer token in a header, never a cookie, so a cross-site form or
       // <img> cannot act as the user; GET queries stay usable from curl. See README.
       csrfPrevention: false,
@@ -195,7 +207,7 @@ export class Hub {
   async start(port = this.#config.server.port): Promise<string> {
     if (this.#state.phase !== 'initialized') throw new Error(`hub is ${this.#state.phase}; start() runs once`);
     try {
-      await Promise.all(Object.values(this.#connectors).map((c) => c.start()));
+      await Promise.all([...Object.values(this.#connectors).map((c) => c.start()), this.#rateLimiter?.start()]);
       await this.#apollo.start();
       await new Promise<void>((resolve, reject) => {
         this.#http.once('error', reject);
@@ -231,6 +243,7 @@ export class Hub {
           await this.#apollo.stop();
           await Promise.allSettled(Object.values(this.#connectors).map((c) => c.close()));
           await this.#cache.disconnect().catch(() => undefined);
+          await this.#rateLimiter?.close().catch(() => undefined);
           this.#state = { phase: 'stopped' };
         })();
         this.#state = { phase: 'stopping', done };
@@ -345,22 +358,54 @@ export class Hub {
       return sendJson(res, 413, graphqlErrorBody(`Request body is over the limit of ${limit} bytes`, ErrorCode.BAD_REQUEST), { connection: 'close' });
     }
     let body: unknown = text;
-    if (isJson(req.headers['content-type']) && text !== '') {
+    const json = isJson(req.headers['content-type']) && text !== '';
+    const max = this.#config.server.limits.nesting;
+    if (json && documentNesting(text, max) > max) {
+      return sendJson(res, 400, graphqlErrorBody(`Request body is nested deeper than the limit of ${max}`, ErrorCode.BAD_REQUEST));
+    }
+    if (json) {
       try {
         body = JSON.parse(text);
       } catch {
         return sendJson(res, 400, graphqlErrorBody('Request body is not valid JSON', ErrorCode.BAD_REQUEST));
       }
     }
+    // graphql-js parses recursively: a document (or GET variables) nested thousands deep would
+    // overflow its stack, so the nesting is measured on the text first.
+    const query = (body as { query?: unknown } | null)?.query;
+    const texts = [typeof query === 'string' ? query : undefined, ...['query', 'variables', 'extensions'].map((k) => url.searchParams.get(k) ?? undefined)];
+    const nesting = Math.max(0, ...texts.map((t) => (t ? documentNesting(t, max) : 0)));
+    if (nesting > max) {
+      return sendJson(res, 400, graphqlErrorBody(`Query too complex: nesting ${nesting} is over the limit of ${max}`, ErrorCode.QUERY_TOO_COMPLEX));
+    }
 
     let user: User | null;
     try {
-      user = await this.#authenticate(req.headers.authorization);
+      const apiKey = req.headers['x-api-key'];
+      user = await this.#authenticate({ authorization: req.headers.authorization, apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey });
     } catch (error) {
       if (!(error instanceof HubError)) throw error;
       return sendJson(res, 401, { errors: [this.#formatError({ message: error.message, extensions: error.extensions }, error)] }, {
         'www-authenticate': 'Bearer',
       });
+    }
+
+    const limited = await this.#rateLimit(user, req.socket.remoteAddress);
+    if (limited) {
+      const retryAfter = String(Math.max(1, Math.ceil((limited.extensions.retryAfterMs as number) / 1000)));
+      return sendJson(res, 429, { errors: [this.#formatError({ message: limited.message, extensions: limited.extensions }, limited)] }, { 'retry-after': retryAfter });
+    }
+
+    if (this.#persisted) {
+      const outcome = this.#persistedDocument(url, body);
+      if (outcome instanceof HubError) {
+        const notFound = outcome.extensions.code === ErrorCode.PERSISTED_QUERY_NOT_FOUND;
+        // Not found is 200, as Apollo answers it: clients then send the whole document.
+        return sendJson(res, notFound ? 200 : 403, { errors: [this.#formatError({ message: outcome.message, extensions: outcome.extensions }, outcome)] }, {
+          'cache-control': 'private, no-cache, must-revalidate',
+        });
+      }
+      body = outcome;
     }
 
     const headers = new HeaderMap();
@@ -382,8 +427,46 @@ export class Hub {
     res.end();
   }
 
-  #authenticate(authorization: string | undefined): Promise<User | null> {
-    return this.#authenticator ? this.#authenticator.authenticate(authorization) : Promise.resolve(null);
+  /**
+   * `server.persistedOperations` over HTTP: puts the listed document an id names in place of the
+   * id (in the body, or in the GET parameters of `url`), or answers why the request may not run.
+   */
+  #persistedDocument(url: URL, body: unknown): unknown {
+    if (url.searchParams.has('query') || url.searchParams.has('extensions')) {
+      let extensions: unknown;
+      try {
+        extensions = JSON.parse(url.searchParams.get('extensions') ?? 'null');
+      } catch {
+        return body; // Apollo answers the malformed parameter
+      }
+      const outcome = this.#persisted!.resolve({ query: url.searchParams.get('query') ?? undefined, extensions });
+      if (!outcome || outcome instanceof HubError) return outcome ?? body;
+      url.searchParams.set('query', outcome.query);
+      const rest = withoutPersistedQuery(extensions);
+      if (rest) url.searchParams.set('extensions', JSON.stringify(rest));
+      else url.searchParams.delete('extensions');
+      return body;
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+    const request = body as { query?: unknown; extensions?: unknown };
+    const outcome = this.#persisted!.resolve(request);
+    if (!outcome || outcome instanceof HubError) return outcome ?? body;
+    const { extensions: _extensions, ...rest } = request;
+    const extensions = withoutPersistedQuery(request.extensions);
+    return { ...rest, query: outcome.query, ...(extensions && { extensions }) };
+  }
+
+  /** The RATE_LIMITED error when this caller's bucket (`server.rateLimit`) is empty. */
+  async #rateLimit(user: User | null, ip: string | undefined): Promise<HubError | undefined> {
+    if (!this.#rateLimiter) return undefined;
+    const { allowed, retryAfterMs } = await this.#rateLimiter.take(user, ip);
+    if (allowed) return undefined;
+    const { rps, burst } = this.#rateLimiter;
+    return new HubError(ErrorCode.RATE_LIMITED, `Rate limit exceeded: ${rps} requests per second (burst ${burst}); retry in ${retryAfterMs} ms`, { retryAfterMs });
+  }
+
+  #authenticate(credentials: Credentials): Promise<User | null> {
+    return this.#authenticator ? this.#authenticator.authenticate(credentials) : Promise.resolve(null);
   }
 
   #context(user: User | null, requestId?: string | string[]): HubContext {
@@ -415,6 +498,9 @@ export class Hub {
   }
 
   #formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+    // Without suggestions, a validation or coercion error names no field, type or value the
+    // client did not write itself (graphql-js adds "Did you mean …?" from the schema).
+    if (!this.#config.server.suggestions) formatted = { ...formatted, message: withoutSuggestions(formatted.message) };
     return formatError(formatted, error, {
       scrub: (text) => this.#secrets.scrub(text),
       onMasked: (err) => this.#logger.error({ err: unwrap(err) }, 'internal error (masked in the response)'),
@@ -437,24 +523,48 @@ export class Hub {
         onConnect: async (ctx) => {
           const params = ctx.connectionParams ?? {};
           const authorization = params.authorization ?? params.Authorization;
+          const apiKey = params.apiKey;
           try {
-            ctx.extra.user = await this.#authenticate(typeof authorization === 'string' ? authorization : undefined);
+            ctx.extra.user = await this.#authenticate({
+              authorization: typeof authorization === 'string' ? authorization : undefined,
+              apiKey: typeof apiKey === 'string' ? apiKey : undefined,
+            });
             return true;
           } catch (error) {
             if (!(error instanceof HubError)) throw error;
             return false; // graphql-ws closes with 4403 Forbidden
           }
         },
-        onSubscribe: (ctx, _id, payload) => {
+        onSubscribe: async (ctx, _id, payload) => {
           // graphql-ws has already registered this operation's id.
           const max = this.#config.server.ws.maxSubscriptionsPerConnection;
           if (Object.keys(ctx.subscriptions).length > max) {
             return [new HubError(ErrorCode.RATE_LIMITED, `Too many operations on this connection (limit ${max}); complete one first`, { limit: max })];
           }
+          // Each operation draws from the caller's bucket, as each HTTP request does.
+          const limited = await this.#rateLimit(ctx.extra.user ?? null, ctx.extra.request.socket.remoteAddress);
+          if (limited) return [limited];
+          if (this.#persisted) {
+            // graphql-ws requires a string `query`: a client sending an id sends "" with it.
+            const outcome = this.#persisted.resolve(payload);
+            if (outcome instanceof HubError) return [outcome];
+            if (outcome) payload = { ...payload, query: outcome.query };
+          }
+          // As over HTTP: variables (and, uncached, the document) nested too deep are refused
+          // before anything recursive sees them.
+          const limits = this.#config.server.limits;
+          const variables = jsonNesting(payload.variables, limits.nesting);
+          if (variables > limits.nesting) {
+            return [new HubError(ErrorCode.BAD_REQUEST, `Variables are nested deeper than the limit of ${limits.nesting}`)];
+          }
           let document = this.#wsDocuments.get(payload.query);
           if (document) return this.#executionArgs(document, payload);
+          const nesting = documentNesting(payload.query, limits.nesting);
+          if (nesting > limits.nesting) {
+            return [new HubError(ErrorCode.QUERY_TOO_COMPLEX, `Query too complex: nesting ${nesting} is over the limit of ${limits.nesting}`)];
+          }
           try {
-            document = parse(payload.query);
+            document = parse(payload.query, { maxTokens: limits.tokens });
           } catch (error) {
             if (!(error instanceof GraphQLError)) throw error;
             return [new GraphQLError(error.message, {
@@ -462,7 +572,7 @@ export class Hub {
               extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED },
             })];
           }
-          const errors = validate(this.#schema, document, this.#wsValidationRules);
+          const errors = validate(this.#schema, document, this.#wsValidationRules, { hideSuggestions: !this.#config.server.suggestions });
           if (errors.length > 0) {
             // Same codes as over HTTP: GRAPHQL_VALIDATION_FAILED, or the rule's own code.
             return errors.map((e) => new GraphQLError(e.message, {
@@ -509,6 +619,10 @@ export class Hub {
 
 /** Validated WebSocket documents kept by query text (oldest dropped first). */
 const MAX_CACHED_DOCUMENTS = 1000;
+
+function withoutSuggestions(message: string): string {
+  return message.replace(/ ?Did you mean [^?]*\?$/, '');
+}
 
 function unwrap(error: unknown): unknown {
   const original = (error as GraphQLError | undefined)?.originalError;

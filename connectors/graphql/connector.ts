@@ -11,7 +11,7 @@ import {
   statusError,
   type TransportResponse,
   UpstreamError,
-  type z,
+  z,
 } from '../../src/index.ts';
 
 export const graphqlConfigSchema = connectorConfig({
@@ -21,6 +21,12 @@ export const graphqlConfigSchema = connectorConfig({
   maxResponseBytes: positiveInt().default(5 * 1024 * 1024),
   /** Default 64. Keep-alive connections to the remote. */
   connections: positiveInt().default(64),
+  /**
+   * Default: any host. The only hosts this connector may call (\`api.example.com\`, \`*.example.com\`,
+   * \`host:port\`), its own URL's host included; any other call, a redirect hop included, fails
+   * with UPSTREAM_ERROR before it is made.
+   */
+  allowHosts: z.array(z.string({ error: 'expected a host name' }).min(1, { error: 'expected a host name' }), { error: 'expected a list of host names' }).optional(),
 });
 export type GraphqlConfig = z.output<typeof graphqlConfigSchema>;
 

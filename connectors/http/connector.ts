@@ -23,6 +23,12 @@ export const httpConfigSchema = connectorConfig({
   followRedirects: z.boolean({ error: 'expected true or false' }).default(false),
   /** Default 64. Keep-alive connections per origin. */
   connections: positiveInt().default(64),
+  /**
+   * Default: any host. The only hosts this connector may call (\`api.example.com\`, \`*.example.com\`,
+   * \`host:port\`), its own URL's host included; any other call, a redirect hop included, fails
+   * with UPSTREAM_ERROR before it is made.
+   */
+  allowHosts: z.array(z.string({ error: 'expected a host name' }).min(1, { error: 'expected a host name' }), { error: 'expected a list of host names' }).optional(),
   /** Default: none, any HTTP answer below 500 is healthy. A path whose GET must answer 2xx. */
   healthPath: z.string().startsWith('/', { error: 'expected a path starting with /' }).optional(),
 });

@@ -17,6 +17,8 @@ export interface TransportOptions {
   /** Sent with every request. */
   headers: Record<string, string>;
   auth?: OutboundAuthConfig | undefined;
+  /** The only hosts requests (and redirect hops) may go to; any host when absent. */
+  allowHosts?: string[] | undefined;
 }
 
 /** What came back: the status, the headers and the body as text, within the size limit. */
@@ -38,12 +40,18 @@ export class HttpTransport {
   readonly #connector: string;
   readonly #options: TransportOptions;
   readonly #agent: Agent;
+  /** The agent, behind the host guard when `allowHosts` is set: what every request goes through. */
+  readonly #dispatcher: Dispatcher;
   readonly #auth: OutboundAuth | undefined;
 
   constructor(connector: string, options: TransportOptions) {
     this.#connector = connector;
     this.#options = options;
     this.#agent = new (http().Agent)({ connections: options.connections, keepAliveTimeout: 30_000 });
+    // With allowHosts, redirects are followed outside the host guard, so every hop passes it.
+    this.#dispatcher = options.allowHosts
+      ? this.#agent.compose(hostGuard(connector, options.allowHosts), http().interceptors.redirect())
+      : this.#agent;
     this.#auth = options.auth ? createOutboundAuth(options.auth, { connector }) : undefined;
   }
 
@@ -86,7 +94,7 @@ export class HttpTransport {
         headers: Object.fromEntries(sent),
         body,
         signal,
-        dispatcher: this.#agent,
+        dispatcher: this.#dispatcher,
         maxRedirections: this.#options.followRedirects ? 5 : 0,
       });
     } catch (error) {
@@ -101,7 +109,7 @@ export class HttpTransport {
     const target = new URL(url);
     const headers = new Headers(this.#options.headers);
     await this.#auth?.apply({ url: target, headers }, signal);
-    const response = await http().request(target, { method: 'GET', signal, dispatcher: this.#agent, headers: Object.fromEntries(headers) });
+    const response = await http().request(target, { method: 'GET', signal, dispatcher: this.#dispatcher, headers: Object.fromEntries(headers) });
     await response.body.dump();
     return response.statusCode;
   }
@@ -109,6 +117,29 @@ export class HttpTransport {
   close(): Promise<void> {
     return this.#agent.close();
   }
+}
+
+/**
+ * An undici interceptor that fails, before connecting, any request to a host not in `allowHosts`
+ * (`api.example.com`, `*.example.com` for its subdomains, `host:port` for one port).
+ */
+function hostGuard(connector: string, allowHosts: string[]): Dispatcher.DispatchInterceptor {
+  const allowed = (url: URL) =>
+    allowHosts.some((entry) => {
+      const [host = '', port] = entry.toLowerCase().split(/:(?=\d+$)/);
+      if (port !== undefined && port !== (url.port || (url.protocol === 'https:' ? '443' : '80'))) return false;
+      return host.startsWith('*.') ? url.hostname.endsWith(host.slice(1)) : url.hostname === host;
+    });
+  return (dispatch) => (opts, handler) => {
+    const origin = new URL(String(opts.origin));
+    if (allowed(origin)) return dispatch(opts, handler);
+    handler.onError?.(
+      new UpstreamError(connector, `${opts.method} ${origin.origin}${opts.path.split('?')[0]} refused: host ${origin.host} is not in allowHosts`, {
+        transient: false,
+      }),
+    );
+    return true;
+  };
 }
 
 /** `METHOD origin/path` for messages: no query string (it may carry an API key), no user-info. */

@@ -120,11 +120,14 @@ export interface InboundRoute {
   handle(request: InboundRequest): Promise<InboundResponse>;
 }
 
-/** The authenticated caller, from a verified token. */
+/** The authenticated caller, from a verified token or an API key (`auth.apiKeys`). */
 export interface User {
-  /** The token's `sub` claim. */
+  /** The token's `sub` claim, or the API key's `sub`. */
   id: string;
+  /** The same as `id`, under the name templates use: `{context.user.sub}`. */
+  sub: string;
   roles: string[];
+  /** The token's claims; for an API key `{ sub, apiKey: true }` (never the key itself). */
   claims: Record<string, unknown>;
 }
 

@@ -25,16 +25,6 @@ export abstract class ConnectorError extends Error {
   get extensions(): Record<string, unknown> {
     return { code: this.code, connector: this.connector, ...this.details };
   }
-
-  /**
-   * Names the connector of an error raised by shared code that does not know which connector it
-   * serves (outbound auth raises its token endpoint's errors with `""`). The pipeline calls it on
-   * every error an attempt throws; a name already set stays.
-   */
-  forConnector(connector: string): this {
-    if (this.connector === '') (this as { connector: string }).connector = connector;
-    return this;
-  }
 }
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);

@@ -124,8 +124,8 @@ export interface OutboundAuthDeps {
   /** Default: a monotonic clock in milliseconds. Only differences between its values matter. */
   now?: () => number;
   /**
-   * The connector the credentials belong to, named by token endpoint errors. Default "": the
-   * connector's pipeline fills it in (ConnectorError.forConnector).
+   * The connector the credentials belong to, named by token endpoint errors (HttpTransport
+   * passes its connector's name). Default "".
    */
   connector?: string;
 }

@@ -221,8 +221,6 @@ export class ConnectorRuntime {
       return await Promise.race([call.attempt(signal), rejectOnAbort(signal)]);
     } catch (error) {
       if (signal.aborted && !(error instanceof ConnectorError)) throw new UpstreamTimeoutError(this.#name, this.#options.timeoutMs);
-      // Raised below the connector without its name (outbound auth's token endpoint errors).
-      if (error instanceof ConnectorError) error.forConnector(this.#name);
       throw error;
     }
   }
