@@ -2,6 +2,7 @@ import type { ConnectorType } from './runtime/contract.ts';
 import { graphqlConnector } from './graphql/index.ts';
 import { httpConnector } from './http/index.ts';
 import { sqlConnector } from './sql/index.ts';
+import { webhookConnector } from './webhook/index.ts';
 
 /**
  * The connector types the hub ships, declared with the same `defineConnectorType` a user's
@@ -12,4 +13,5 @@ export const builtinConnectorTypes: readonly ConnectorType<any, any>[] = [
   httpConnector,
   graphqlConnector,
   sqlConnector,
+  webhookConnector,
 ];

@@ -13,6 +13,7 @@ import {
 import type { DirectiveUse, FieldBinding, HubContext } from '../connectors/runtime/contract.ts';
 import type { CommonOptions } from '../connectors/runtime/options.ts';
 import type { TypedDirective } from './connector-registry.ts';
+import { bindSubscribe } from './events/subscribe-directive.ts';
 import type { SchemaProblem } from './schema-problem.ts';
 
 export interface BindingOptions {
@@ -136,6 +137,28 @@ export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): 
       if (cache && cache.ttlMs <= 0) at(`${coordinate}: @cache(ttlMs: ${cache.ttlMs}) needs a positive ttlMs`);
 
       const uses = usesOn(field);
+      const subscribeArgs = getDirective(schema, field, 'subscribe')?.[0];
+      if (subscribeArgs) {
+        // @subscribe is the hub's own: it names an event log source, not a connector of a type.
+        const others = [...uses.map((u) => `@${u.directive.name}`), ...(field.resolve || field.subscribe ? ['a code resolver'] : [])];
+        if (others.length > 0) {
+          at(`${coordinate} has both @subscribe and ${others.join(' and ')}; remove one`);
+          return field;
+        }
+        if (cache) at(`${coordinate}: @cache does not apply to a @subscribe field (each event is new)`);
+        const binding = bindSubscribe({
+          args: subscribeArgs,
+          arguments: Object.entries(field.args ?? {}).map(([argName, arg]) => ({ name: argName, type: arg.type })),
+          coordinate,
+          operation: typeName === rootNames.subscription ? 'subscription' : typeName === rootNames.query ? 'query' : typeName === rootNames.mutation ? 'mutation' : undefined,
+          connectors: options.connectors,
+        });
+        if (Array.isArray(binding)) {
+          for (const problem of binding) at(`${coordinate} @subscribe: ${problem}`);
+          return field;
+        }
+        return { ...field, ...binding };
+      }
       if (uses.length > 1) {
         at(`${coordinate} has ${uses.length} binding directives (${uses.map((u) => `@${u.directive.name}`).join(', ')}); a field takes one`);
         return field;

@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { bool, type CommonOptions, positiveInt, str } from '../connectors/runtime/options.ts';
 import { type ConnectorRegistry, loadConnectorTypes } from './connector-registry.ts';
+import { DEFAULT_EVENT_LOG, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_EVENTS, eventLogStore } from './events/retention.ts';
 import { loadManifest } from './persisted-operations.ts';
 import { isSecretPath, REDACTED } from './secrets.ts';
 
@@ -200,6 +201,36 @@ const cacheStore = z.union([z.literal('memory'), z.url({ protocol: /^rediss?$/ }
   error: 'expected "memory" or a redis:// URL',
 });
 
+/** An event log URL: the scheme is named in the message, never the rest (it may hold a password). */
+const eventLogUrl = z.string({ error: 'expected a sqlite: path, a postgres:// URL or a redis:// URL' }).superRefine((url, ctx) => {
+  if (eventLogStore(url) && url !== 'sqlite:') return;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected a sqlite: path, a postgres:// URL or a redis:// URL, got ${scheme ? `a "${scheme}:" URL` : url === 'sqlite:' ? 'no path' : 'no URL scheme'}`,
+    params: { complete: true },
+  });
+});
+
+const eventLogSchema = z.union(
+  [
+    eventLogUrl,
+    z.strictObject({
+      /** The store: a sqlite: path (relative to the config file), a postgres:// or a redis:// URL. */
+      url: eventLogUrl,
+      retention: z
+        .strictObject({
+          /** Default 604800000 (7 days). Events older than this are pruned (per source). */
+          maxAgeMs: positiveInt().default(DEFAULT_MAX_AGE_MS),
+          /** Default 100000. Most events kept per source; the oldest are pruned. */
+          maxEvents: positiveInt().default(DEFAULT_MAX_EVENTS),
+        })
+        .prefault({}),
+    }),
+  ],
+  { error: 'expected a sqlite: path, a postgres:// URL, a redis:// URL or { url, retention }' },
+);
+
 /**
  * A connector: `type` picks the schema (its type's, common options included) the rest of the
  * entry is validated against, with the issues keeping their key paths.
@@ -245,6 +276,12 @@ export const configSchema = (registry: ConnectorRegistry) => z.strictObject({
     })
     .prefault({}),
   pubsub: memoryOnly('pub/sub').default('memory'),
+  /**
+   * Default "sqlite:.junction/events.db" (relative to the config file). The durable event log
+   * webhooks and queues append to: a sqlite: path, a postgres:// or redis:// URL, or
+   * { url, retention: { maxAgeMs, maxEvents } }.
+   */
+  eventLog: eventLogSchema.default(DEFAULT_EVENT_LOG),
   /** Default ["schema/**\/*.graphql"], relative to the config file. */
   schema: globs.default(['schema/**/*.graphql']),
   /** Default ["resolvers/**\/*"] (.ts, .js, .mjs), relative to the config file. */

@@ -13,6 +13,11 @@ export const ErrorCode = {
   UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
   CIRCUIT_OPEN: 'CIRCUIT_OPEN',
+  /**
+   * An `after` cursor of the event log older than its retention: events after it were pruned, so
+   * reading on from it would skip them. Read again without `after` (from the oldest retained).
+   */
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
   /** The request is not a GraphQL document (Apollo Server's code). */
   GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',

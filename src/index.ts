@@ -57,6 +57,9 @@ export type {
   ConnectorTestResult,
   ConnectorType,
   DirectiveUse,
+  EventLog,
+  EventQuery,
+  EventSourceStats,
   FieldBinding,
   FieldDirective,
   FieldResolver,
@@ -64,6 +67,8 @@ export type {
   InboundRequest,
   InboundResponse,
   InboundRoute,
+  NewEvent,
   StatusEvent,
+  StoredEvent,
   User,
 } from '../connectors/runtime/contract.ts';

@@ -86,6 +86,33 @@ export class Metrics {
   });
   readonly #pools = new Map<string, () => { total: number; idle: number; waiting: number }>();
 
+  readonly #events = {
+    received: new Counter({
+      name: 'junction_events_received_total',
+      help: 'Inbound events (webhook requests, queue messages) that reached their connector, by event log source.',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+    }),
+    stored: new Counter({
+      name: 'junction_events_stored_total',
+      help: 'Inbound events stored in the event log (new ones), by source.',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+    }),
+    duplicate: new Counter({
+      name: 'junction_events_duplicate_total',
+      help: 'Redeliveries of an event already stored (same delivery id): stored once, by source.',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+    }),
+  };
+  readonly #eventsRejected = new Counter({
+    name: 'junction_events_rejected_total',
+    help: 'Inbound events refused, by source and reason (bad_signature, missing_header, stale_timestamp, malformed, unavailable, rate_limited).',
+    labelNames: ['source', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const pools = this.#pools;
@@ -123,6 +150,8 @@ export class Metrics {
       batch: (field, size) => this.#batchSize.observe({ connector, field }, size),
       statements: (count) => this.#statements.inc({ connector }, count),
       pool: (read) => this.#pools.set(connector, read),
+      event: (source, outcome) => this.#events[outcome].inc({ source }),
+      eventRejected: (source, reason) => this.#eventsRejected.inc({ source, reason }),
     };
   }
 

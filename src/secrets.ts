@@ -34,7 +34,9 @@ export class Secrets {
       if (typeof value === 'string') {
         // Under `auth` but not itself a secret key (an issuer, a claim name): only values long
         // enough not to blank out ordinary words in every log line.
-        if (isSecretKey(path.at(-1))) secrets.add(value);
+        // A secret key's value, or an item of a list under one (`secret: [old, new]`, rotation).
+        const key = typeof path.at(-1) === 'number' ? path.at(-2) : path.at(-1);
+        if (isSecretKey(key)) secrets.add(value);
         else if (isSecretPath(path) && value.length >= 6 && !isApiKeyIdentity(path)) secrets.add(value);
         const urlPassword = passwordInUrl(value);
         if (urlPassword) secrets.add(urlPassword);

@@ -7,6 +7,10 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import {
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
+  type FieldNode,
+  Kind,
+  type OperationDefinitionNode,
   execute,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -22,10 +26,11 @@ import {
 import { PubSub } from 'graphql-subscriptions';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { getDirective } from '@graphql-tools/utils';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { type WebSocket as WsSocket, WebSocketServer } from 'ws';
 import type Keyv from 'keyv';
-import type { Connector, HubContext, InboundResponse, StatusEvent, User } from '../connectors/runtime/contract.ts';
+import type { Connector, EventLog, HubContext, InboundResponse, StatusEvent, User } from '../connectors/runtime/contract.ts';
 import { createCache } from './cache.ts';
 import { ClientRateLimiter } from './client-rate-limit.ts';
 import { PersistedOperations, withoutPersistedQuery } from './persisted-operations.ts';
@@ -33,6 +38,9 @@ import { CONNECTOR_STATUS, type ConnectorStatusPayload } from './hub-api.ts';
 import { Authenticator, type Credentials } from './auth.ts';
 import type { HubConfig } from './config.ts';
 import { ErrorCode, formatError, HubError } from './errors.ts';
+import { createEventLog } from './events/index.ts';
+import { closeSlowSocket, FanoutSubscriber, SubscriptionFanout } from './events/fanout.ts';
+import { cursorOf } from './events/subscriptions.ts';
 import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
 import { complexityRule, documentNesting, documentShapeRule, jsonNesting } from './limits.ts';
 import { Metrics, type OperationType } from './metrics.ts';
@@ -63,6 +71,11 @@ export interface HubOptions {
 export class Hub {
   readonly metrics = new Metrics();
   readonly pubsub = new PubSub();
+  /**
+   * The durable event log (`eventLog`), shared with every connector as `deps.eventLog`. Opened on
+   * first use; closed by `stop()` after the connectors.
+   */
+  readonly eventLog: EventLog;
   readonly #config: HubConfig;
   readonly #logger: Logger;
   readonly #secrets: Secrets;
@@ -80,6 +93,15 @@ export class Hub {
   readonly #ws: WebSocketServer;
   /** Open WebSockets by remote address (`server.ws.maxConnectionsPerIp`). */
   readonly #wsPerIp = new Map<string, number>();
+  /** Event log subscriptions shared by identical subscribers (src/events/fanout.ts). */
+  readonly #fanout: SubscriptionFanout;
+  /**
+   * Subscription fields fed by the event log, by name: the source a `@subscribe` field names, or
+   * null for `events`, whose `source` argument names it.
+   */
+  readonly #eventFields = new Map<string, string | null>();
+  /** Ids of parsed documents, for the fan-out's keys. */
+  readonly #documentIds = new WeakMap<DocumentNode, number>();
   readonly #apollo: ApolloServer<HubContext>;
   #state: HubState = { phase: 'initialized' };
 
@@ -90,11 +112,13 @@ export class Hub {
     this.#schema = options.schema;
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
+    this.eventLog = createEventLog(options.config.eventLog, options.config.baseDir);
     this.#connectors = options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),
         cache: this.#cache,
         metrics: this.metrics.connector(name),
         pubsub: this.pubsub,
+        eventLog: this.eventLog,
         onStatus: (event) => this.#publishStatus(name, event),
         scrub: (text) => this.#secrets.scrub(text),
         baseDir: options.config.baseDir,
@@ -154,6 +178,17 @@ export class Hub {
         this.#ws.emit('connection', ws, req);
       });
     });
+    this.#fanout = new SubscriptionFanout({
+      maxBufferedBytes: MAX_WS_BUFFERED_BYTES,
+      serialize: (result, context) => JSON.stringify(this.#nextPayload(result, context as HubContext)),
+      onOverflow: (socket) => this.#overflow(socket as WsSocket),
+      registry: this.metrics.registry,
+    });
+    for (const [name, field] of Object.entries(this.#schema.getSubscriptionType()?.getFields() ?? {})) {
+      const use = getDirective(this.#schema, field, 'subscribe')?.[0] as { source?: string } | undefined;
+      if (use?.source) this.#eventFields.set(name, use.source);
+      else if (name === 'events' && field.args.some((a) => a.name === 'source')) this.#eventFields.set(name, null);
+    }
     const wsServer = this.#useGraphqlWs();
 
     this.#apollo = new ApolloServer<HubContext>({
@@ -219,6 +254,7 @@ export class Hub {
     } catch (error) {
       // Whatever did start (connectors, Apollo) is closed again before the error goes up.
       await Promise.allSettled([this.#apollo.stop(), ...Object.values(this.#connectors).map((c) => c.close())]);
+      await this.#closeEventLog();
       this.#state = { phase: 'stopped' };
       throw error;
     }
@@ -237,11 +273,13 @@ export class Hub {
     switch (this.#state.phase) {
       case 'initialized':
         this.#state = { phase: 'stopped' };
-        return Promise.resolve();
+        return this.#closeEventLog();
       case 'started': {
         const done = (async () => {
           await this.#apollo.stop();
           await Promise.allSettled(Object.values(this.#connectors).map((c) => c.close()));
+          // After the connectors: a consumer settling its last messages still appends.
+          await this.#closeEventLog();
           await this.#cache.disconnect().catch(() => undefined);
           await this.#rateLimiter?.close().catch(() => undefined);
           this.#state = { phase: 'stopped' };
@@ -256,6 +294,10 @@ export class Hub {
       default:
         throw new Error(`unreachable hub state: ${JSON.stringify(this.#state satisfies never)}`);
     }
+  }
+
+  async #closeEventLog(): Promise<void> {
+    await this.eventLog.close().catch((error: unknown) => this.#logger.warn({ err: error }, 'closing the event log failed'));
   }
 
   // ---- HTTP ---------------------------------------------------------------------------------
@@ -477,6 +519,7 @@ export class Hub {
       // The configured connectors; their names and classes are the config's (typed by codegen).
       connectors: this.#connectors as HubContext['connectors'],
       pubsub: this.pubsub,
+      eventLog: this.eventLog,
       // Made on first use: a subscription's context lives as long as the subscription, and
       // most never log. (Apollo Server copies an HTTP request's context, which makes it then.)
       get logger() {
@@ -511,6 +554,57 @@ export class Hub {
 
   #executionArgs(document: DocumentNode, payload: SubscribePayload): ExecutionArgs {
     return { schema: this.#schema, document, variableValues: payload.variables, operationName: payload.operationName };
+  }
+
+  /** A `next` frame's payload: errors formatted; the event's cursor and stale fields in extensions. */
+  #nextPayload(result: ExecutionResult, context: HubContext): ExecutionResult | Record<string, unknown> {
+    const stale = context.stale;
+    const cursor = cursorOf(context);
+    const extensions = {
+      ...result.extensions,
+      ...(cursor !== undefined && { cursor }),
+      ...(stale.length > 0 && { stale }),
+    };
+    return {
+      ...result,
+      ...(result.errors && { errors: result.errors.map((e) => this.#formatError(e.toJSON(), e)) }),
+      ...(Object.keys(extensions).length > 0 && { extensions }),
+    };
+  }
+
+  /** A connection over MAX_WS_BUFFERED_BYTES of unsent frames is closed with 4413. */
+  #overflow(socket: WsSocket): void {
+    if (socket.readyState !== socket.OPEN) return;
+    this.#logger.warn({ bufferedBytes: socket.bufferedAmount, limit: MAX_WS_BUFFERED_BYTES }, 'WebSocket too slow: closed with 4413');
+    closeSlowSocket(socket);
+  }
+
+  /**
+   * What makes a subscription shareable (fan-out dedupe): its one root field is fed by the event
+   * log; subscribers with the same document, operation, variables and auth scope (user id and
+   * roles, or anonymous) then share one execution. Undefined for any other operation.
+   */
+  #sharedKey(args: ExecutionArgs): { key: string; source: string; replaying: boolean } | undefined {
+    const op = getOperationAST(args.document, args.operationName) as OperationDefinitionNode | null;
+    const [root, ...more] = op?.operation === 'subscription' ? op.selectionSet.selections : [];
+    if (!root || more.length > 0 || root.kind !== Kind.FIELD || !this.#eventFields.has(root.name.value)) return undefined;
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const argument = (field: FieldNode, name: string): unknown => {
+      const value = field.arguments?.find((a) => a.name.value === name)?.value;
+      if (!value) return undefined;
+      if (value.kind === Kind.VARIABLE) return variables[value.name.value];
+      return value.kind === Kind.STRING || value.kind === Kind.INT ? value.value : value.kind === Kind.NULL ? null : undefined;
+    };
+    const source = this.#eventFields.get(root.name.value) ?? argument(root, 'source');
+    let id = this.#documentIds.get(args.document);
+    if (id === undefined) this.#documentIds.set(args.document, (id = nextDocumentId++));
+    const user = (args.contextValue as HubContext).user;
+    const scope = user ? [user.id, [...user.roles].sort()] : null;
+    return {
+      key: JSON.stringify([id, args.operationName ?? null, args.variableValues ?? null, scope]),
+      source: typeof source === 'string' ? source : 'unknown',
+      replaying: argument(root, 'after') != null,
+    };
   }
 
   #useGraphqlWs() {
@@ -595,17 +689,24 @@ export class Hub {
         },
         subscribe: async (args) => {
           const op = getOperationAST(args.document, args.operationName);
-          const result = await subscribe(args);
+          // Event log subscriptions: identical subscribers share one execution (fan-out dedupe).
+          const shared = this.#sharedKey(args);
+          const result = shared
+            ? await this.#fanout.join(shared.key, { source: shared.source, replaying: shared.replaying, context: args.contextValue }, () => subscribe(args))
+            : await subscribe(args);
           this.metrics.observe('subscription', op?.name?.value, 0, !('errors' in result && result.errors?.length));
           return result;
         },
-        onNext: (_ctx, _id, _payload, args, result) => {
-          const stale = (args.contextValue as HubContext).stale;
-          return {
-            ...result,
-            ...(result.errors && { errors: format(result.errors) }),
-            ...(stale.length > 0 && { extensions: { ...result.extensions, stale } }),
-          };
+        onOperation: (ctx, id, _payload, _args, result) => {
+          // A shared subscription's frames go to the socket directly, around one serialized payload.
+          if (result instanceof FanoutSubscriber) result.attach(ctx.extra.socket, id);
+          return undefined;
+        },
+        onNext: (ctx, _id, _payload, args, result) => {
+          // graphql-ws sends one frame per operation at a time, waiting for each to be written;
+          // the limit holds here too, for connections with many operations or large frames.
+          if (ctx.extra.socket.bufferedAmount > MAX_WS_BUFFERED_BYTES) this.#overflow(ctx.extra.socket);
+          return this.#nextPayload(result, args.contextValue as HubContext) as typeof result;
         },
         // Errors from onSubscribe (parse, validation) pass through here to the client.
         onError: (_ctx, _id, _payload, errors) => format(errors),
@@ -619,6 +720,14 @@ export class Hub {
 
 /** Validated WebSocket documents kept by query text (oldest dropped first). */
 const MAX_CACHED_DOCUMENTS = 1000;
+
+/**
+ * Unsent bytes one WebSocket may have queued in the hub (beyond what the OS buffers): a client
+ * that reads slower than its subscriptions produce is closed with 4413 past it, so it can neither
+ * hold back other subscribers of a shared execution nor grow the hub's memory without bound.
+ */
+export const MAX_WS_BUFFERED_BYTES = 4 * 1024 * 1024;
+let nextDocumentId = 1;
 
 function withoutSuggestions(message: string): string {
   return message.replace(/ ?Did you mean [^?]*\?$/, '');

@@ -166,7 +166,7 @@ describe('the demo (`npm start`: node dist/demo/start.js), with no network', () 
   it('`junction check` accepts the repository config with no DEMO_API_URL set', async () => {
     const result = await runCli(['check'], { cwd: ROOT });
     expect(result.stderr).toBe('');
-    expect(result.stdout).toMatch(/^ok: junction\.config\.yaml is valid; the schema has \d+ types; 3 connectors configured\n$/);
+    expect(result.stdout).toMatch(/^ok: junction\.config\.yaml is valid; the schema has \d+ types; 4 connectors configured\n$/);
     expect(result.code).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ describe('schema assembly', () => {
       'schema/a.graphql': 'type Query { a: Int }\ntype Thing { x: Int }',
       'schema/b/b.graphql': 'type Query { b: Int }\nextend type Thing { y: Int }',
     });
-    expect(Object.keys(schema.getQueryType()!.getFields()).sort()).toEqual(['a', 'b', 'hub']);
+    expect(Object.keys(schema.getQueryType()!.getFields()).sort()).toEqual(['a', 'b', 'events', 'hub']);
     expect(printSchema(schema)).toContain('type Thing {\n  x: Int\n  y: Int\n}');
   });
 

@@ -9,12 +9,17 @@ describe('Secrets: what is redacted', () => {
       crm: { type: 'http', baseUrl: 'https://api.crm.example', auth: { type: 'bearer', token: 'tok' } },
       db: { type: 'sql', url: 'postgres://app:pg-pass-123@db.internal:5432/app' },
       hooks: { type: 'webhook', secret: 'whsec_abc' },
+      rotated: { type: 'webhook', secret: ['old12', 'new34'] },
     },
   });
 
   it('removes every secret value from text, however short a secret-named value is', () => {
     const text = 'sent hs256-signing-secret with tok to https://login.example.com, hook whsec_abc';
     expect(secrets.scrub(text)).toBe('sent [REDACTED] with [REDACTED] to [REDACTED], hook [REDACTED]');
+  });
+
+  it('removes every secret of a list (rotation), however short', () => {
+    expect(secrets.scrub('tried old12 then new34')).toBe('tried [REDACTED] then [REDACTED]');
   });
 
   it('removes the password of any URL, configured or not', () => {

@@ -27,6 +27,24 @@ export interface ConnectorStatus {
   cache: { hits: number; misses: number } | null;
   /** Connection pool, for connectors that have one (sql). */
   pool: { total: number; idle: number; waiting: number } | null;
+  /** Inbound webhook counts, for connectors that receive webhooks (`type: webhook`). */
+  webhook?: WebhookStats | null;
+}
+
+/** What a webhook connector has received since the hub started. */
+export interface WebhookStats {
+  /** Requests that reached the connector's route (a body over `maxBodyBytes` never does). */
+  received: number;
+  /** New events stored. */
+  stored: number;
+  /** Redeliveries of a stored delivery id: answered 200, stored nothing. */
+  duplicates: number;
+  /** Requests refused, every reason. */
+  rejected: number;
+  /** Refused requests by reason (`bad_signature`, `missing_header`, `stale_timestamp`, `malformed`, …). */
+  rejectedByReason: { reason: string; count: number }[];
+  /** When the last new event was stored (its `receivedAt`, ISO 8601); null before the first. */
+  lastEventAt: string | null;
 }
 
 export interface ConnectorTestResult {
@@ -53,6 +71,12 @@ export interface ConnectorMetrics {
   statements(count: number): void;
   /** Where the connection pool's numbers are read from at each scrape. */
   pool(read: () => { total: number; idle: number; waiting: number }): void;
+  /**
+   * Inbound events (webhook and queue connectors), by the event log `source` they are for:
+   * received (reached the connector), stored (new), duplicate (a redelivery), rejected (by reason).
+   */
+  event?(source: string, outcome: 'received' | 'stored' | 'duplicate'): void;
+  eventRejected?(source: string, reason: string): void;
 }
 
 /** What the hub hands every connector; a connector reaches for nothing else. */
@@ -64,6 +88,12 @@ export interface ConnectorDeps {
   metrics: ConnectorMetrics;
   /** The hub's pub/sub: what a connector publishes here reaches `Subscription` fields. */
   pubsub: PubSubEngine;
+  /**
+   * The hub's durable event log (`eventLog`): webhook and queue connectors append what they
+   * receive, and `events` / `@subscribe` subscriptions stream it. An append resolves once the
+   * event is stored, and wakes the subscribers of its source on every hub instance.
+   */
+  eventLog: EventLog;
   /** Breaker transitions and health flips, for the connectorStatus subscription. */
   onStatus(event: StatusEvent): void;
   /**
@@ -120,6 +150,78 @@ export interface InboundRoute {
   handle(request: InboundRequest): Promise<InboundResponse>;
 }
 
+/** One event as the event log stores it (SPEC §6). */
+export interface StoredEvent {
+  /** The cursor: ordered within its source (compare with the log's own order, not as text). */
+  id: string;
+  /** The connector that received it (`github`), or `<connector>.dead` for a dead letter. */
+  source: string;
+  /** The source's own event type (`push`, `invoice.paid`, a routing key). */
+  type: string;
+  /** The source's own delivery id; one (source, deliveryId) is stored once. */
+  deliveryId: string;
+  /** ISO 8601, when the hub received it. */
+  receivedAt: string;
+  /** The event's JSON payload. */
+  payload: unknown;
+}
+
+/** What a connector appends. */
+export interface NewEvent {
+  source: string;
+  type: string;
+  deliveryId: string;
+  payload: unknown;
+  /** Default: now. */
+  receivedAt?: Date;
+}
+
+export interface EventQuery {
+  source: string;
+  /** Only these types; default: every type. */
+  types?: readonly string[] | undefined;
+  /** Events after this cursor (exclusive); default: from the oldest retained. */
+  after?: string | undefined;
+  /** Most events answered. */
+  limit: number;
+}
+
+/** What one source holds, for the management API. */
+export interface EventSourceStats {
+  source: string;
+  /** The newest event's id, or null for a source with none. */
+  latest: string | null;
+  /** Events retained. */
+  count: number;
+}
+
+/**
+ * The durable, ordered, deduplicated log every inbound event goes through (SPEC §6). Stores:
+ * SQLite (default), PostgreSQL, Redis Streams; see src/events/.
+ */
+export interface EventLog {
+  /**
+   * Stores an event and resolves once it is durable, with its id; a (source, deliveryId) stored
+   * before resolves with the stored event and `duplicate: true`, storing nothing. Ids are
+   * assigned so that a reader that has seen id N never later finds a new event at or below N.
+   */
+  append(event: NewEvent): Promise<{ event: StoredEvent; duplicate: boolean }>;
+  /**
+   * Events of one source after a cursor, oldest first. Rejects with a CURSOR_EXPIRED error when
+   * events after `after` were removed by retention, never skipping silently; a cursor that is
+   * malformed is BAD_USER_INPUT.
+   */
+  read(query: EventQuery): Promise<StoredEvent[]>;
+  /** Every source with events. */
+  sources(): Promise<EventSourceStats[]>;
+  /**
+   * Calls `listener` after an event of `source` is appended, here or on another instance sharing
+   * the store (a wake-up only: read the log for the events). Returns the unsubscribe function.
+   */
+  watch(source: string, listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
 /** The authenticated caller, from a verified token or an API key (`auth.apiKeys`). */
 export interface User {
   /** The token's `sub` claim, or the API key's `sub`. */
@@ -145,6 +247,8 @@ export interface HubContext {
   connectors: Readonly<Connectors> & Readonly<Record<string, Connector>>;
   /** The hub's pub/sub (`pubsub: memory`), for subscriptions. */
   pubsub: PubSubEngine;
+  /** The hub's durable event log (`eventLog`): what `events` and `@subscribe` read. */
+  eventLog: EventLog;
   /** A child of the hub's logger, bound to this request; secrets are redacted. */
   logger: Logger;
   /** The hub's keyv store (`cache.store`), for `@cache` and code resolvers that cache. */

@@ -5,6 +5,7 @@ import type filesType from '../../demo/connectors/files.js';
 
 declare module 'junction' {
   interface Connectors {
+    demo: ConnectorOf<typeof builtin.webhook>;
     docs: ConnectorOf<typeof filesType>;
     jsonplaceholder: ConnectorOf<typeof builtin.http>;
     shop: ConnectorOf<typeof builtin.sql>;
