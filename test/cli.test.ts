@@ -110,7 +110,7 @@ describe('junction check', () => {
     expect(result).toEqual({
       code: 0,
       signal: null,
-      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 3 connectors configured\n`,
+      stdout: `ok: junction.config.yaml is valid; the schema has ${await typeCount(ROOT)} types; 4 connectors configured\n`,
       stderr: '',
     });
   });

@@ -188,7 +188,7 @@ describe('GraphiQL in headless Chromium', () => {
     await docs.locator('a', { hasText: /^Query$/ }).first().click();
     const fields = docs.locator('.graphiql-doc-explorer-field-name');
     await fields.filter({ hasText: /^ping$/ }).waitFor();
-    expect((await fields.allInnerTexts()).sort()).toEqual(['greet', 'hub', 'ping']);
+    expect((await fields.allInnerTexts()).sort()).toEqual(['events', 'greet', 'hub', 'ping']);
     await expect.poll(() => docs.innerText()).toContain('Always pong.');
   });
 
