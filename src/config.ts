@@ -194,8 +194,19 @@ const authSchema = z
     }
   });
 
-const memoryOnly = (key: string) =>
-  z.literal('memory', { error: `expected "memory" (this version has the in-memory ${key} only)` });
+const PUBSUB_EXPECTED = 'expected "memory", a redis:// URL or a postgres:// URL';
+
+/** `pubsub`: "memory" or a URL; a bad URL is named by its scheme, never the rest (it may hold a password). */
+const pubsubSetting = z.string({ error: PUBSUB_EXPECTED }).superRefine((value, ctx) => {
+  if (value === 'memory') return;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1];
+  if (scheme && /^(rediss?|postgres(ql)?)$/i.test(scheme) && URL.canParse(value)) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: `${PUBSUB_EXPECTED}, got ${scheme ? `${/^(rediss?|postgres(ql)?)$/i.test(scheme) ? 'a malformed' : 'a'} "${scheme}:" URL` : JSON.stringify(value)}`,
+    params: { complete: true },
+  });
+});
 
 const cacheStore = z.union([z.literal('memory'), z.url({ protocol: /^rediss?$/ })], {
   error: 'expected "memory" or a redis:// URL',
@@ -275,7 +286,13 @@ export const configSchema = (registry: ConnectorRegistry) => z.strictObject({
       store: cacheStore.default('memory'),
     })
     .prefault({}),
-  pubsub: memoryOnly('pub/sub').default('memory'),
+  /**
+   * Default "memory" (this process only). The hub's pub/sub (`context.pubsub`, `deps.pubsub`,
+   * `Subscription.connectorStatus`): a redis:// (rediss://) URL, PUBLISH/SUBSCRIBE, or a
+   * postgres:// (postgresql://) URL, LISTEN/NOTIFY (messages under 8000 bytes as JSON), shares
+   * every publish with every hub instance on the same server.
+   */
+  pubsub: pubsubSetting.default('memory'),
   /**
    * Default "sqlite:.junction/events.db" (relative to the config file). The durable event log
    * webhooks and queues append to: a sqlite: path, a postgres:// or redis:// URL, or

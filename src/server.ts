@@ -23,7 +23,6 @@ import {
   validate,
   type ValidationRule,
 } from 'graphql';
-import { PubSub } from 'graphql-subscriptions';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { getDirective } from '@graphql-tools/utils';
@@ -34,6 +33,7 @@ import type { Connector, EventLog, HubContext, InboundResponse, StatusEvent, Use
 import { createCache } from './cache.ts';
 import { ClientRateLimiter } from './client-rate-limit.ts';
 import { PersistedOperations, withoutPersistedQuery } from './persisted-operations.ts';
+import { createPubSub, type HubPubSub } from './pubsub.ts';
 import { CONNECTOR_STATUS, type ConnectorStatusPayload } from './hub-api.ts';
 import { Authenticator, type Credentials } from './auth.ts';
 import type { HubConfig } from './config.ts';
@@ -70,7 +70,11 @@ export interface HubOptions {
  */
 export class Hub {
   readonly metrics = new Metrics();
-  readonly pubsub = new PubSub();
+  /**
+   * The hub's pub/sub (`pubsub`: memory, Redis or PostgreSQL), shared with every connector as
+   * `deps.pubsub` and every resolver as `context.pubsub`; connected by `start()`, closed by `stop()`.
+   */
+  readonly pubsub: HubPubSub;
   /**
    * The durable event log (`eventLog`), shared with every connector as `deps.eventLog`. Opened on
    * first use; closed by `stop()` after the connectors.
@@ -113,6 +117,7 @@ export class Hub {
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
     this.eventLog = createEventLog(options.config.eventLog, options.config.baseDir);
+    this.pubsub = createPubSub(options.config.pubsub, this.#logger);
     this.#connectors = options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),
         cache: this.#cache,
@@ -242,7 +247,7 @@ export class Hub {
   async start(port = this.#config.server.port): Promise<string> {
     if (this.#state.phase !== 'initialized') throw new Error(`hub is ${this.#state.phase}; start() runs once`);
     try {
-      await Promise.all([...Object.values(this.#connectors).map((c) => c.start()), this.#rateLimiter?.start()]);
+      await Promise.all([...Object.values(this.#connectors).map((c) => c.start()), this.#rateLimiter?.start(), this.pubsub.start()]);
       await this.#apollo.start();
       await new Promise<void>((resolve, reject) => {
         this.#http.once('error', reject);
@@ -255,6 +260,7 @@ export class Hub {
       // Whatever did start (connectors, Apollo) is closed again before the error goes up.
       await Promise.allSettled([this.#apollo.stop(), ...Object.values(this.#connectors).map((c) => c.close())]);
       await this.#closeEventLog();
+      await this.pubsub.close().catch(() => undefined);
       this.#state = { phase: 'stopped' };
       throw error;
     }
@@ -273,7 +279,7 @@ export class Hub {
     switch (this.#state.phase) {
       case 'initialized':
         this.#state = { phase: 'stopped' };
-        return this.#closeEventLog();
+        return Promise.all([this.#closeEventLog(), this.pubsub.close().catch(() => undefined)]).then(() => undefined);
       case 'started': {
         const done = (async () => {
           await this.#apollo.stop();
@@ -282,6 +288,8 @@ export class Hub {
           await this.#closeEventLog();
           await this.#cache.disconnect().catch(() => undefined);
           await this.#rateLimiter?.close().catch(() => undefined);
+          // After the connectors, whose last status changes are published.
+          await this.pubsub.close().catch(() => undefined);
           this.#state = { phase: 'stopped' };
         })();
         this.#state = { phase: 'stopping', done };
@@ -537,7 +545,8 @@ export class Hub {
     const payload: ConnectorStatusPayload = {
       connectorStatus: { event, at: new Date().toISOString(), connector: connector.status() },
     };
-    void this.pubsub.publish(CONNECTOR_STATUS, payload);
+    // A shared pub/sub that is down (or closed) fails the publish: logged, never thrown.
+    this.pubsub.publish(CONNECTOR_STATUS, payload).catch((error: unknown) => this.#logger.debug({ err: error }, 'connector status not published'));
   }
 
   #formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {

@@ -245,7 +245,7 @@ export interface HubContext {
   user: User | null;
   /** The configured connectors by name: `context.connectors.crm`. */
   connectors: Readonly<Connectors> & Readonly<Record<string, Connector>>;
-  /** The hub's pub/sub (`pubsub: memory`), for subscriptions. */
+  /** The hub's pub/sub (`pubsub`: memory, Redis or PostgreSQL), for subscriptions. */
   pubsub: PubSubEngine;
   /** The hub's durable event log (`eventLog`): what `events` and `@subscribe` read. */
   eventLog: EventLog;
