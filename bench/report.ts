@@ -1,4 +1,5 @@
 import type { ConnectionsResult } from './connections.ts';
+import type { EventsResult } from './events.ts';
 import type { RunResult, SampleCheck } from './load.ts';
 import type { QueryName } from './workload.ts';
 
@@ -6,12 +7,26 @@ import type { QueryName } from './workload.ts';
 export interface Results {
   date: string;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
-  settings: { quick: boolean; nodeOptions: string[]; rounds: number; warmupSeconds: number; durationSeconds: number; connections: number; subscriptions: number; sample: number };
+  settings: {
+    quick: boolean;
+    nodeOptions: string[];
+    rounds: number;
+    warmupSeconds: number;
+    durationSeconds: number;
+    connections: number;
+    subscriptions: number;
+    sample: number;
+    /** The events step: subscriber counts of the latency test, and measured events per count. */
+    eventSubscribers: number[];
+    latencyEvents: number;
+  };
   upstream: { plainGet: RunResult & { path: string } };
   servers: ServerResult[];
   /** Hub req/s ÷ reference req/s, by hub mode and query. */
   ratios: Record<string, Partial<Record<QueryName, number>>>;
   connections: ConnectionsResult | null;
+  /** Webhook ingestion and webhook → subscriber latency (bench/events.ts); null with --skip-events. */
+  events: EventsResult | null;
   targets: Target[];
   /** Every sample check passed and no response of any run had a wrong body. */
   bodiesOk: boolean;
@@ -125,10 +140,59 @@ export function markdown(r: Results): string {
         `${fmt(c.broadcast.received)}/${fmt(c.connected)} times in ${fmt(c.broadcast.ms)} ms.`,
     );
   }
+  if (r.events) lines.push('', ...eventsMarkdown(r.events));
   lines.push('', '**Targets**', '', '| target | wanted | measured | met |', '| --- | --- | --- | --- |');
   for (const t of r.targets) lines.push(`| ${t.name} | ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`);
   lines.push('', `Every checked body correct: ${r.bodiesOk ? 'yes' : '**NO**'}.`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The wanted p99 of webhook → subscriber latency for a subscriber count (the issue's targets). */
+export const latencyTargetMs = (subscribers: number) => (subscribers <= 1000 ? 50 : 250);
+/** The wanted webhook ingestion rate, events stored per second. */
+export const INGESTION_TARGET = 3000;
+
+function eventsMarkdown(e: EventsResult): string[] {
+  const lines: string[] = [];
+  const i = e.ingestion;
+  lines.push(
+    `**Webhook events**: signed webhooks (\`hmac\`, \`X-Signature: sha256=…\`) to the connector \`${e.source}\`, each durably stored in the SQLite event log ` +
+      `(WAL, \`synchronous = FULL\`) before its 202`,
+    '',
+  );
+  if (i) {
+    const others = Object.entries(i.otherStatuses).map(([status, n]) => `${fmt(n)}× ${status}`).join(', ') || 'none';
+    lines.push(
+      '| connections | events/s (202) | each second of the window | POST p50 ms | p99 ms | hub CPU | 202s answered | stored in the log | other answers | errors, unanswered | target |',
+      '| ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |',
+      `| ${fmt(i.connections)} | ${fmt(i.perSecond)} | ${i.bySecond.map((n) => fmt(n)).join(', ')} | ${fmt(i.p50, 1)} | ${fmt(i.p99, 1)} | ` +
+        `${fmt(i.hubCpuPercent)} % (${fmt(i.hubCpuMsPerEvent, 3)} ms/event) | ${fmt(i.accepted)} | ${fmt(i.stored)} | ${others} | ` +
+        `${fmt(i.errors)}, ${fmt(i.unanswered)} | ≥ ${fmt(INGESTION_TARGET)}/s: ${i.perSecond >= INGESTION_TARGET && i.allStored ? 'met' : '**missed**'} |`,
+      '',
+      `${i.durationSeconds} s measured after ${i.warmupSeconds} s of warm-up; every 202 stored exactly once: ${i.allStored ? 'yes' : '**NO**'}.`,
+    );
+  }
+  lines.push(
+    `The event log alone (\`SqliteEventLog.append\` in a loop, no HTTP): ${fmt(e.store.perSecond)} appends/s, ${fmt(e.store.meanMs, 3)} ms each (mostly the fsync of every commit).`,
+  );
+  if (e.latency.length) {
+    lines.push(
+      '',
+      '**Webhook → subscriber latency**: one signed webhook at a time carrying its send time; every subscriber (graphql-ws, `subscription { events(source: …) { id payload } }`, a separate process) records receive − send',
+      '',
+      '| subscribers | events | reached every subscriber | fewest reached | p50 ms | p90 ms | p99 ms | max ms | POST 202 p50 ms | executions / event | CPU ms / event: hub, subscriber process | target p99 |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    );
+    for (const l of e.latency) {
+      const target = latencyTargetMs(l.subscribers);
+      const met = l.p99 <= target && l.deliveredToAll === l.events && l.failed === 0;
+      lines.push(
+        `| ${fmt(l.connected)} | ${fmt(l.events)} | ${fmt(l.deliveredToAll)} | ${fmt(l.minReceived)} | ${fmt(l.p50, 1)} | ${fmt(l.p90, 1)} | ${fmt(l.p99, 1)} | ${fmt(l.max, 1)} | ` +
+          `${fmt(l.postP50, 1)} | ${fmt(l.executionsPerEvent, 2)} | ${fmt(l.hubCpuMsPerEvent, 1)}, ${fmt(l.subscriberCpuMsPerEvent, 1)} | ≤ ${target} ms: ${met ? 'met' : '**missed**'} |`,
+      );
+    }
+  }
+  return lines;
 }
 
 /** A hand-written SVG: one panel per query, a bar per server, its req/s on it. */

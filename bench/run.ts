@@ -3,8 +3,9 @@ import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureConnections } from './connections.ts';
+import { measureEvents } from './events.ts';
 import { checkSample, measure, type RunResult, type SampleCheck } from './load.ts';
-import { labelOf, markdown, type QueryRun, type Results, type ServerId, type ServerResult, svg, type Target } from './report.ts';
+import { INGESTION_TARGET, labelOf, latencyTargetMs, markdown, type QueryRun, type Results, type ServerId, type ServerResult, svg, type Target } from './report.ts';
 import { type Child, ROOT, rssBytes, startHub, startReference, startUpstream, upstreamCount } from './servers.ts';
 import { QUERIES, type Query, type QueryName } from './workload.ts';
 
@@ -14,10 +15,15 @@ import { QUERIES, type Query, type QueryName } from './workload.ts';
  * the load generator (autocannon) runs here.
  *
  *   npm run bench                       full run: 3 rounds of (5 s warm-up + 10 s measured) per
- *                                       query and server, 100 connections, 10,000 subscriptions
+ *                                       query and server, 100 connections, 10,000 subscriptions;
+ *                                       webhook ingestion and latency with 1,000 and 10,000
+ *                                       event subscribers, 50 events each
  *   npm run bench -- --quick            smoke check in under 2 minutes (1 round, 1 + 3 s, 50
- *                                       connections, 500 subscriptions)
+ *                                       connections, 500 subscriptions, 200 event subscribers)
  *   --rounds N --duration S --warmup S --connections N --subscriptions N --sample N
+ *   --event-subscribers 1000,10000      subscriber counts of the webhook → subscriber latency test
+ *                                       (0: none); --latency-events N measured events per count
+ *   --skip-events                       no events step (webhook ingestion and latency)
  *   --out DIR                           where latest.{json,md,svg} go (default bench/results)
  *   --servers reference,hub-cache-off,hub-cache-on (or none)   --queries Q1,Q2,Q3
  *   --profile                           run the hubs with --cpu-prof (profiles in OUT/profiles)
@@ -42,6 +48,9 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     'node-options': { type: 'string' },
     'hub-root': { type: 'string' },
+    'event-subscribers': { type: 'string' },
+    'latency-events': { type: 'string' },
+    'skip-events': { type: 'boolean', default: false },
   },
 });
 
@@ -62,7 +71,14 @@ const settings = {
   connections: number(values.connections, quick ? 50 : 100, 'connections'),
   subscriptions: number(values.subscriptions, quick ? 500 : 10_000, 'subscriptions'),
   sample: number(values.sample, quick ? 20 : 100, 'sample'),
+  eventSubscribers: (values['event-subscribers'] ?? (quick ? '200' : '1000,10000'))
+    .split(',')
+    .filter((n) => n.trim() !== '')
+    .map((n) => Math.round(number(n.trim(), 0, 'event-subscribers')))
+    .filter((n) => n > 0),
+  latencyEvents: Math.max(1, Math.round(number(values['latency-events'], quick ? 20 : 50, 'latency-events'))),
 };
+const skipEvents = values['skip-events'];
 const windowSeconds = quick ? 2 : 5;
 const outDir = path.resolve(values.out ?? path.join(ROOT, 'bench/results'));
 const ALL_SERVERS: ServerId[] = ['reference', 'hub-cache-off', 'hub-cache-on'];
@@ -249,6 +265,26 @@ function targetsOf(r: Omit<Results, 'targets' | 'bodiesOk'>): Target[] {
     const spread = worst.p99 / Math.max(worst.p50, 1);
     targets.push({ name: `p99/p50, ${s.label} (worst query)`, target: '≤ 3', value: `${spread.toFixed(1)} (${worst.query}: ${worst.p99}/${worst.p50} ms)`, met: spread <= 3 });
   }
+  if (r.events) {
+    const i = r.events.ingestion;
+    if (i) {
+      targets.push({
+        name: 'webhook ingestion, events stored per second (SQLite, synchronous = FULL)',
+        target: `≥ ${INGESTION_TARGET.toLocaleString('en-US')}/s, every 202 stored`,
+        value: `${Math.round(i.perSecond).toLocaleString('en-US')}/s; ${i.accepted.toLocaleString('en-US')} 202s, ${i.stored.toLocaleString('en-US')} stored`,
+        met: i.perSecond >= INGESTION_TARGET && i.allStored,
+      });
+    }
+    for (const l of r.events.latency) {
+      const wanted = latencyTargetMs(l.subscribers);
+      targets.push({
+        name: `webhook → subscriber p99, ${l.subscribers.toLocaleString('en-US')} subscribers`,
+        target: `≤ ${wanted} ms, every event to every subscriber`,
+        value: `${l.p99} ms (p50 ${l.p50} ms); ${l.deliveredToAll}/${l.events} events to all`,
+        met: l.p99 <= wanted && l.deliveredToAll === l.events && l.failed === 0,
+      });
+    }
+  }
   if (r.connections) {
     const c = r.connections;
     targets.push({
@@ -305,6 +341,25 @@ async function main(): Promise<number> {
       }
     }
 
+    let events: Results['events'] = null;
+    if (!skipEvents) {
+      log(`events (hub, cache off; webhooks to "bench"; ${settings.eventSubscribers.join(', ') || 'no'} subscribers):`);
+      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot, webhook: true }));
+      try {
+        events = await measureEvents(hub, {
+          connections: settings.connections,
+          warmupSeconds: settings.warmupSeconds,
+          durationSeconds: settings.durationSeconds,
+          subscribers: settings.eventSubscribers,
+          latencyEvents: settings.latencyEvents,
+          storeSeconds: quick ? 1 : 3,
+          log,
+        });
+      } finally {
+        await stopped(hub);
+      }
+    }
+
     const partial = {
       date: new Date().toISOString(),
       machine: {
@@ -319,6 +374,7 @@ async function main(): Promise<number> {
       servers,
       ratios,
       connections,
+      events,
     };
     const bodiesOk = servers.every((s) => s.runs.every((run) => run.bodiesOk));
     result = { ...partial, targets: targetsOf(partial), bodiesOk };

@@ -28,6 +28,8 @@ export interface SpawnOptions {
   cleanup?: () => void;
   /** Run the hub of another checkout of this repository (A/B comparisons); default: this one. */
   hubRoot?: string;
+  /** The hub's project gets the webhook connector `WEBHOOK` and its event log (the events step). */
+  webhook?: boolean;
 }
 
 /**
@@ -166,6 +168,9 @@ export default {
 };
 `;
 
+/** The generated project's webhook connector (scheme hmac): POST /webhooks/<source>. */
+export const WEBHOOK = { source: 'bench', secret: 'bench-webhook-secret', header: 'X-Signature', prefix: 'sha256=' } as const;
+
 /** Runs the real CLI, `node bin/junction.mjs serve --config … --port 0`, on a generated project. */
 export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptions = {}): Promise<Child> {
   const dir = mkdtempSync(path.join(tmpdir(), `junction-bench-${mode}-`));
@@ -174,10 +179,21 @@ export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptio
   writeFileSync(path.join(dir, 'schema', 'bench.graphql'), hubSdl(mode));
   writeFileSync(path.join(dir, 'resolvers', 'bench.mjs'), HUB_RESOLVERS);
   const config = {
-    server: { host: '127.0.0.1', port: 0 },
+    // Every bench client connects from 127.0.0.1: the per-IP WebSocket limit (default 100) is
+    // raised so that one address can hold the connection tests' 10,000 subscriptions.
+    server: { host: '127.0.0.1', port: 0, ws: { maxConnectionsPerIp: 100_000 } },
     schema: 'schema/**/*.graphql',
     resolvers: 'resolvers/**/*',
-    connectors: { upstream: { type: 'http', baseUrl: upstreamUrl } },
+    connectors: {
+      upstream: { type: 'http', baseUrl: upstreamUrl },
+      // The events step (bench/events.ts) posts signed webhooks here; the event log is the
+      // default SQLite file (synchronous = FULL) in the generated project, retention raised so
+      // that no event of a run is pruned before it is counted.
+      ...(options.webhook && {
+        [WEBHOOK.source]: { type: 'webhook', scheme: 'hmac', secret: WEBHOOK.secret, header: WEBHOOK.header, prefix: WEBHOOK.prefix },
+      }),
+    },
+    ...(options.webhook && { eventLog: { url: 'sqlite:.junction/events.db', retention: { maxEvents: 10_000_000 } } }),
   };
   writeFileSync(path.join(dir, 'junction.config.yaml'), `# Written by bench/servers.ts (${mode}).\n${stringify(config)}`);
   return spawnServer(
@@ -201,6 +217,14 @@ export function rssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!match) throw new Error(`no VmRSS for process ${pid}`);
   return Number(match[1]) * 1024;
+}
+
+/** CPU time (user + system) a process has used, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based), so 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Requests the upstream has answered (its GET /__count, which it does not count). */

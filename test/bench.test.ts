@@ -1,6 +1,7 @@
 // `npm run bench` in a tiny mode, as CI runs it: it must complete, every body it checked must be
-// correct, and the hub must make exactly 2 upstream calls per Q1 request with the cache off. The
-// figures themselves are reported by the bench (README "Performance"), not asserted here.
+// correct, the hub must make exactly 2 upstream calls per Q1 request with the cache off, and every
+// webhook answered 202 must be in the event log. The figures themselves are reported by the bench
+// (README "Performance"), not asserted here.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,8 @@ function runBench(args: string[]): Promise<{ code: number | null; output: string
 describe('npm run bench (tiny mode)', () => {
   it('completes, checks every body, counts 2 upstream calls per Q1 request, and writes every section', async () => {
     const { code, output } = await runBench([
-      '--quick', '--warmup', '0.5', '--duration', '1', '--connections', '10', '--subscriptions', '50', '--sample', '5', '--out', out,
+      '--quick', '--warmup', '0.5', '--duration', '1', '--connections', '10', '--subscriptions', '50', '--sample', '5',
+      '--event-subscribers', '50', '--latency-events', '5', '--out', out,
     ]);
     expect(code, output).toBe(0);
     const results = JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')) as Results;
@@ -58,10 +60,28 @@ describe('npm run bench (tiny mode)', () => {
     expect(results.connections).toMatchObject({ subscriptions: 50, connected: 50, failed: 0, broadcast: { received: 50 } });
     expect(results.connections!.loaded.rssMB).toBeGreaterThan(0);
     expect(results.connections!.loaded.eventLoopDelayP99Ms).toBeGreaterThan(0);
+    // Webhook events: distinct signed POSTs, every one answered 202 and stored exactly once; the
+    // latency test's subscribers (a separate process) each got every event, from one execution.
+    const events = results.events!;
+    expect(events).not.toBeNull();
+    expect(events.store.appends).toBeGreaterThan(0);
+    const ingestion = events.ingestion!;
+    expect(ingestion.accepted).toBeGreaterThan(0);
+    expect(ingestion).toMatchObject({ otherStatuses: {}, errors: 0, unanswered: 0, allStored: true });
+    expect(ingestion.stored).toBe(ingestion.accepted);
+    expect(ingestion.perSecond).toBeGreaterThan(0);
+    expect(events.latency).toHaveLength(1);
+    expect(events.latency[0]).toMatchObject({ subscribers: 50, connected: 50, failed: 0, events: 5, deliveredToAll: 5, minReceived: 50, samples: 250, executionsPerEvent: 1 });
+    expect(events.latency[0]!.p99).toBeGreaterThan(0);
+    expect(results.targets.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['webhook ingestion, events stored per second (SQLite, synchronous = FULL)', 'webhook → subscriber p99, 50 subscribers']),
+    );
     expect(results.targets.length).toBeGreaterThan(8);
 
     const table = readFileSync(path.join(out, 'latest.md'), 'utf8');
     expect(table).toContain('Hub ÷ reference');
+    expect(table).toContain('**Webhook events**');
+    expect(table).toContain('**Webhook → subscriber latency**');
     expect(output).toContain('Hub ÷ reference'); // the table is printed too
     expect(existsSync(path.join(out, 'latest.svg'))).toBe(true);
     expect(readFileSync(path.join(out, 'latest.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\n$/);

@@ -40,14 +40,21 @@ export class Watchers {
     };
   }
 
+  /**
+   * Wakes the listeners of `source` on the next turn of the event loop, not now: the appender
+   * (a webhook about to answer 202) finishes first, and the fan-out to subscribers that the
+   * wake-up starts does not hold its answer back.
+   */
   wake(source: string): void {
-    for (const listener of [...(this.#bySource.get(source) ?? [])]) {
-      try {
-        listener();
-      } catch {
-        // a wake-up only; the listener's failure is not the appender's
+    setImmediate(() => {
+      for (const listener of [...(this.#bySource.get(source) ?? [])]) {
+        try {
+          listener();
+        } catch {
+          // a wake-up only; the listener's failure is not the appender's
+        }
       }
-    }
+    });
   }
 
   /** After a reconnection: notifications may have been missed, so everyone reads again. */
