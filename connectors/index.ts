@@ -1,6 +1,7 @@
 import type { ConnectorType } from './runtime/contract.ts';
 import { graphqlConnector } from './graphql/index.ts';
 import { httpConnector } from './http/index.ts';
+import { smtpConnector } from './smtp/index.ts';
 import { sqlConnector } from './sql/index.ts';
 import { webhookConnector } from './webhook/index.ts';
 
@@ -14,4 +15,5 @@ export const builtinConnectorTypes: readonly ConnectorType<any, any>[] = [
   graphqlConnector,
   sqlConnector,
   webhookConnector,
+  smtpConnector,
 ];

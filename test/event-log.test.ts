@@ -185,6 +185,9 @@ describe.each(['sqlite', 'postgres', 'redis'] as const)('event log on %s', (name
         const page = await reader.read({ source: src, limit: 1000, ...(seen.length > 0 && { after: seen[seen.length - 1]!.id }) });
         seen.push(...page);
         if (done && page.length === 0) return;
+        // One poll per turn of the event loop, as a real poller on a schedule: a SQLite read
+        // answers at once, and a loop of microtasks alone would never let the group commit run.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     })();
     const results = await Promise.all(Array.from({ length: total }, (_, n) => writers[n % 2]!.append(event(src, n))));

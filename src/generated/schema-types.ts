@@ -343,6 +343,17 @@ export type KeyValue = {
 /** The remote root type @graphql delegates to. */
 export type GraphQLOperation = "QUERY" | "MUTATION";
 
+/** What the SMTP server accepted for a @mail mutation. */
+export type MailReceipt = {
+  __typename?: "MailReceipt";
+  /** The message's Message-ID header, angle brackets included. */
+  messageId: Scalars["String"];
+  /** Recipients the server accepted. */
+  accepted: Array<Scalars["String"]>;
+  /** Recipients the server refused while it accepted the others. */
+  rejected: Array<Scalars["String"]>;
+};
+
 /** What @files reads a path as: LIST a folder's entries, TEXT a UTF-8 file, JSON a parsed JSON file, CSV a CSV file's rows as objects keyed by its header row. */
 export type FileFormat = "LIST" | "TEXT" | "JSON" | "CSV";
 
@@ -589,6 +600,7 @@ export type ResolversTypes = {
   HttpMethod: HttpMethod;
   KeyValue: KeyValue;
   GraphQLOperation: GraphQLOperation;
+  MailReceipt: ResolverTypeWrapper<MailReceipt>;
   FileFormat: FileFormat;
   Message: ResolverTypeWrapper<Message>;
   FileEntry: ResolverTypeWrapper<FileEntry>;
@@ -630,6 +642,7 @@ export type ResolversParentTypes = {
   ConnectorTestResult: ConnectorTestResult;
   Float: Scalars["Float"];
   KeyValue: KeyValue;
+  MailReceipt: MailReceipt;
   Message: Message;
   FileEntry: FileEntry;
   CatalogItem: CatalogItem;
@@ -722,6 +735,21 @@ export type sqlDirectiveResolver<
   Parent,
   ContextType = HubContext,
   Args = sqlDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type mailDirectiveArgs = {
+  connector: Scalars["String"];
+  to: Scalars["String"];
+  subject: Scalars["String"];
+  text?: Maybe<Scalars["String"]>;
+  html?: Maybe<Scalars["String"]>;
+};
+
+export type mailDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = mailDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type filesDirectiveArgs = {
@@ -1100,6 +1128,17 @@ export type ConnectorTestResultResolvers<
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
+export type MailReceiptResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["MailReceipt"] =
+    ResolversParentTypes["MailReceipt"],
+> = {
+  messageId?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  accepted?: Resolver<Array<ResolversTypes["String"]>, ParentType, ContextType>;
+  rejected?: Resolver<Array<ResolversTypes["String"]>, ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
 export type MessageResolvers<
   ContextType = HubContext,
   ParentType extends ResolversParentTypes["Message"] =
@@ -1286,6 +1325,7 @@ export type Resolvers<ContextType = HubContext> = {
   CacheStats?: CacheStatsResolvers<ContextType>;
   BreakerStatus?: BreakerStatusResolvers<ContextType>;
   ConnectorTestResult?: ConnectorTestResultResolvers<ContextType>;
+  MailReceipt?: MailReceiptResolvers<ContextType>;
   Message?: MessageResolvers<ContextType>;
   FileEntry?: FileEntryResolvers<ContextType>;
   CatalogItem?: CatalogItemResolvers<ContextType>;
@@ -1307,5 +1347,6 @@ export type DirectiveResolvers<ContextType = HubContext> = {
   http?: httpDirectiveResolver<any, any, ContextType>;
   graphql?: graphqlDirectiveResolver<any, any, ContextType>;
   sql?: sqlDirectiveResolver<any, any, ContextType>;
+  mail?: mailDirectiveResolver<any, any, ContextType>;
   files?: filesDirectiveResolver<any, any, ContextType>;
 };
