@@ -390,10 +390,10 @@ describe('Ctrl-C', () => {
     await hub.waitFor('the slow query to start', (l) => l.msg === 'slow query started');
     hub.child.kill('SIGINT');
     await hub.waitFor('the draining log line', (l) => l.msg?.startsWith('draining') === true);
-    const second = Date.now();
     hub.child.kill('SIGINT');
+    // Exit 1 with this line, while the 30 s query still runs (its connection is cut, below):
+    // the drain was not waited for.
     expect(await hub.exited).toEqual({ code: 1, signal: null });
-    expect(Date.now() - second).toBeLessThan(5_000);
     expect(hub.lines.at(-1)).toMatchObject({ level: 40, signal: 'SIGINT', msg: 'second interrupt: exiting without waiting' });
     expect(await slow).toBe('connection closed');
   });
