@@ -113,6 +113,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #deliveryLag = new Histogram({
+    name: 'junction_event_delivery_lag_seconds',
+    help: 'Time from receiving an event to handing it to its live subscriptions (once per group of identical subscriptions), by source. Replayed events are not counted.',
+    labelNames: ['source'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** A live event handed to its subscriptions `seconds` after it was received. */
+  eventDelivered(source: string, seconds: number): void {
+    this.#deliveryLag.observe({ source }, Math.max(0, seconds));
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const pools = this.#pools;

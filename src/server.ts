@@ -40,7 +40,7 @@ import type { HubConfig } from './config.ts';
 import { ErrorCode, formatError, HubError } from './errors.ts';
 import { createEventLog } from './events/index.ts';
 import { closeSlowSocket, FanoutSubscriber, SubscriptionFanout } from './events/fanout.ts';
-import { cursorOf } from './events/subscriptions.ts';
+import { cursorOf, observeDeliveries } from './events/subscriptions.ts';
 import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
 import { complexityRule, documentNesting, documentShapeRule, jsonNesting } from './limits.ts';
 import { Metrics, type OperationType } from './metrics.ts';
@@ -117,6 +117,7 @@ export class Hub {
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
     this.eventLog = createEventLog(options.config.eventLog, options.config.baseDir);
+    observeDeliveries(this.eventLog, (source, seconds) => this.metrics.eventDelivered(source, seconds));
     this.pubsub = createPubSub(options.config.pubsub, this.#logger);
     this.#connectors = options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),

@@ -297,10 +297,13 @@ describe('events over GraphQL', () => {
     await until(async () => (await metric('junction_event_subscribers', 'github')) === 6, 'six subscribers');
     const executions = (globalThis as { __eventsTestExecutions?: number }).__eventsTestExecutions!;
     const runs = await metric('junction_event_subscription_executions_total', 'github');
+    const lags = await metric('junction_event_delivery_lag_seconds_count', 'github');
 
     await append('github', 'push', pushPayload(3));
     const answers = await Promise.all(same.map((s) => s.count(1)));
     await other.count(1);
+    // The delivery lag is measured once per shared execution of a live event: two here.
+    expect(await metric('junction_event_delivery_lag_seconds_count', 'github')).toBe(lags + 2);
     // The five ran the resolver once between them (they all see the same count); the other
     // document ran it once more.
     const counts = answers.map((r) => (r[0]!.data!.push as { executions: number }).executions);

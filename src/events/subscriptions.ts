@@ -44,6 +44,8 @@ export class EventStream implements AsyncIterableIterator<StoredEvent> {
   #wake: (() => void) | undefined;
   #closed = false;
   readonly #unwatch: () => void;
+  /** Whether the stream has caught up once: events read after that are live, not replayed. */
+  #live = false;
 
   constructor(log: EventLog, options: EventStreamOptions) {
     this.#log = log;
@@ -82,9 +84,11 @@ export class EventStream implements AsyncIterableIterator<StoredEvent> {
         if (this.#pageAt < this.#page.length) {
           const event = this.#page[this.#pageAt++]!;
           this.#cursor = event.id;
+          if (this.#live) deliveries.get(this.#log)?.(event.source, (Date.now() - Date.parse(event.receivedAt)) / 1000);
           return { done: false, value: event };
         }
         if (!this.#dirty) {
+          this.#live = true;
           await new Promise<void>((resolve) => (this.#wake = resolve));
           continue;
         }
@@ -120,6 +124,14 @@ export class EventStream implements AsyncIterableIterator<StoredEvent> {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/** Who is told of each live event a stream hands on, by event log (the hub's delivery-lag metric). */
+const deliveries = new WeakMap<EventLog, (source: string, lagSeconds: number) => void>();
+
+/** Calls `observe` for every live event a stream over `log` hands on, with its lag since receipt. */
+export function observeDeliveries(log: EventLog, observe: (source: string, lagSeconds: number) => void): void {
+  deliveries.set(log, observe);
 }
 
 /** The cursor of the event each subscription context last resolved, for `extensions.cursor`. */
