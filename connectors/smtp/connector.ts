@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import nodemailer, { type NodemailerError, type SMTPPoolSentMessageInfo, type Transporter } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type { NodemailerError, SMTPPoolSentMessageInfo, Transporter } from 'nodemailer';
+import type nodemailerModule from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import {
   BaseConnector,
@@ -15,6 +17,11 @@ import {
   UpstreamError,
   z,
 } from '../../src/index.ts';
+
+// nodemailer loads with the first smtp connector: `junction check` and hubs without one do not pay for it.
+const require = createRequire(import.meta.url);
+let mailer: typeof nodemailerModule | undefined;
+const nodemailer = () => (mailer ??= require('nodemailer') as typeof nodemailerModule);
 
 const URL_EXPECTED = 'expected an smtp:// or smtps:// URL';
 
@@ -175,7 +182,7 @@ export class SmtpConnector extends BaseConnector<SmtpConfig> {
         throw new Error(`connector ${name}: cannot read tls.ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
     }
-    this.#transport = nodemailer.createTransport({
+    this.#transport = nodemailer().createTransport({
       pool: true,
       host,
       port,
