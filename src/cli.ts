@@ -8,7 +8,12 @@ import { version } from './version.ts';
 
 // Each command imports what it needs when it runs: `junction --version` loads no GraphQL, no
 // database driver and no HTTP client.
-const loadConfig = async (configPath: string | undefined) => (await import('./config.ts')).loadConfig({ configPath });
+// The hub's own modules are imported before the config, whose connector types may register tsx
+// for a project's .ts modules: every import after that goes through tsx's loader thread.
+const loadConfig = async (configPath: string | undefined, ...preload: Promise<unknown>[]) => {
+  const [{ loadConfig: load }] = await Promise.all([import('./config.ts'), import('./schema.ts'), ...preload]);
+  return load({ configPath });
+};
 
 /** Exit codes: 0 success, 1 a failure while running, 2 bad usage, config or schema. */
 const EXIT_INVALID = 2;
@@ -208,7 +213,7 @@ async function introspectSql(configPath: string | undefined, name: string): Prom
 }
 
 async function serve(configPath: string | undefined, portOption: number | undefined): Promise<number> {
-  const config = await loadConfig(configPath);
+  const config = await loadConfig(configPath, import('./server.ts'), import('./logger.ts'), import('./secrets.ts'));
   const port = portOption ?? parsePort(process.env.PORT, 'PORT') ?? config.server.port;
   const [{ Secrets }, { createLogger }, { Hub }] = await Promise.all([import('./secrets.ts'), import('./logger.ts'), import('./server.ts')]);
   const secrets = Secrets.fromConfig(config);
