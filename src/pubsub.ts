@@ -22,6 +22,7 @@ import type { RedisClientType } from '@redis/client';
 import { PubSub, PubSubEngine } from 'graphql-subscriptions';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { redactUrl } from './secrets.ts';
 
 /** The hub's pub/sub, with its connections' life. */
 export interface HubPubSub extends PubSubEngine {
@@ -192,7 +193,7 @@ class RedisPubSub extends SharedPubSub {
       reported = true;
     });
     client.on('ready', () => (reported = false));
-    await withTimeout(client.connect(), `pubsub: Redis (${redacted(this.#url)}) is unreachable`).catch((error: unknown) => {
+    await withTimeout(client.connect(), `pubsub: Redis (${redactUrl(this.#url)}) is unreachable`).catch((error: unknown) => {
       client.destroy();
       throw error;
     });
@@ -284,7 +285,7 @@ class PostgresPubSub extends SharedPubSub {
     const channel = pool.query<{ schema: string | null }>('SELECT current_schema() AS schema').then(
       ({ rows }) => `junction_pubsub.${rows[0]?.schema ?? 'public'}`.slice(0, 63),
       (error: unknown) => {
-        throw new Error(`pubsub: PostgreSQL (${redacted(this.#url)}) is unreachable: ${(error as Error).message}`);
+        throw new Error(`pubsub: PostgreSQL (${redactUrl(this.#url)}) is unreachable: ${(error as Error).message}`);
       },
     );
     this.#channel = channel;
@@ -370,15 +371,4 @@ function withTimeout<T>(promise: Promise<T>, message: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(message)), CONNECT_TIMEOUT_MS);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A URL for messages: its password replaced. */
-function redacted(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'the configured URL';
-  }
 }

@@ -101,3 +101,14 @@ function passwordInUrl(value: string): string | undefined {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** A URL for a message: its password replaced by [REDACTED] (a value that is no URL, wholly). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = REDACTED;
+    return u.toString();
+  } catch {
+    return REDACTED;
+  }
+}

@@ -6,6 +6,7 @@ import {
 } from './common.ts';
 import { CursorExpiredError, InvalidCursorError } from './errors.ts';
 import type { Retention } from './retention.ts';
+import { redactUrl } from '../secrets.ts';
 
 // Shared Lua: stream ids compared as (milliseconds, sequence).
 const ID_LUA = `
@@ -138,7 +139,7 @@ export class RedisEventLog implements EventLog, EventLogStore {
       if (!client.isOpen) {
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the event log's Redis (${redacted(this.#url)}) is unreachable`)), CONNECT_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new Error(`the event log's Redis (${redactUrl(this.#url)}) is unreachable`)), CONNECT_TIMEOUT_MS);
         });
         await Promise.race([client.connect(), timeout]).finally(() => clearTimeout(timer));
       }
@@ -146,7 +147,7 @@ export class RedisEventLog implements EventLog, EventLogStore {
       return client;
     })().finally(() => (this.#connecting = undefined));
     const client = await this.#connecting;
-    if (!client.isReady) throw new Error(`the event log's Redis (${redacted(this.#url)}) is unreachable`);
+    if (!client.isReady) throw new Error(`the event log's Redis (${redactUrl(this.#url)}) is unreachable`);
     return client;
   }
 
@@ -293,14 +294,4 @@ function toEvent(source: string, id: string, fields: string[]): StoredEvent {
     receivedAt: new Date(Number(f.receivedAt)).toISOString(),
     payload: JSON.parse(f.payload ?? 'null'),
   };
-}
-
-function redacted(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis';
-  }
 }
