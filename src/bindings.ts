@@ -59,12 +59,12 @@ export function bindDirectives(schema: GraphQLSchema, options: BindingOptions): 
     const { coordinate } = directiveUse;
     const connector = (use.args as { connector?: unknown }).connector;
     const connectorType = typeof connector === 'string' ? options.connectors[connector] : undefined;
-    if (connectorType !== use.type) {
+    if (connectorType === undefined || !use.types.includes(connectorType)) {
       const known = Object.keys(options.connectors);
       at(
         connectorType === undefined
           ? `${coordinate} ${name}: no connector named "${String(connector)}" is configured (configured: ${known.join(', ') || 'none'})`
-          : `${coordinate} ${name}: connector "${String(connector)}" is of type ${connectorType}, not ${use.type}`,
+          : `${coordinate} ${name}: connector "${String(connector)}" is of type ${connectorType}, not ${use.types.join(' or ')}`,
       );
       return undefined;
     }

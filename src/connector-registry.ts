@@ -6,10 +6,13 @@ import { isConnectorType } from '../connectors/runtime/define.ts';
 import type { CommonOptions } from '../connectors/runtime/options.ts';
 import { importDefault } from './user-modules.ts';
 
-/** A binding directive and the connector type whose connectors it names. */
+/**
+ * A binding directive and the connector types whose connectors it names: one type for most;
+ * several for a directive they share (`@publish`: every type that lists the same object).
+ */
 export interface TypedDirective {
   directive: FieldDirective;
-  type: string;
+  types: string[];
 }
 
 /**
@@ -36,7 +39,11 @@ export class ConnectorRegistry {
   }
 
   get directives(): TypedDirective[] {
-    return [...this.#types.values()].flatMap((t) => t.directives.map((directive) => ({ directive, type: t.type })));
+    const typesOf = new Map<FieldDirective, string[]>();
+    for (const t of this.#types.values()) {
+      for (const directive of t.directives) typesOf.set(directive, [...(typesOf.get(directive) ?? []), t.type]);
+    }
+    return [...typesOf].map(([directive, types]) => ({ directive, types }));
   }
 
   /** Creates a connector object for every configured connector, by its type's `create`. */
@@ -72,7 +79,7 @@ export async function loadConnectorTypes(
   const problems: TypeProblem[] = [];
   const types: ConnectorType<any, any>[] = [...builtinConnectorTypes];
   const modules = new Map<string, string>();
-  const directiveOwners = new Map(builtinRegistry.directives.map((d) => [d.directive.name, d.type]));
+  const directiveOwners = new Map(builtinRegistry.directives.map((d) => [d.directive.name, { directive: d.directive, types: d.types }]));
   for (const [key, modulePath] of Object.entries(entries)) {
     const file = path.resolve(baseDir, modulePath);
     const fail = (message: string) => problems.push({ key, file: modulePath, message });
@@ -103,12 +110,13 @@ export async function loadConnectorTypes(
       fail(`defines connector type "${exported.type}", not "${key}"; use the same name in both places`);
       continue;
     }
-    const clashes = exported.directives.filter((d) => directiveOwners.has(d.name));
+    // The same directive object (`publishDirective`) is shared, not a clash.
+    const clashes = exported.directives.filter((d) => directiveOwners.has(d.name) && directiveOwners.get(d.name)!.directive !== d);
     if (clashes.length > 0) {
-      fail(clashes.map((d) => `directive @${d.name} is already defined by connector type ${directiveOwners.get(d.name)}`).join('; '));
+      fail(clashes.map((d) => `directive @${d.name} is already defined by connector type ${directiveOwners.get(d.name)!.types.join(', ')}`).join('; '));
       continue;
     }
-    for (const d of exported.directives) directiveOwners.set(d.name, key);
+    for (const d of exported.directives) directiveOwners.set(d.name, { directive: d, types: [...(directiveOwners.get(d.name)?.types ?? []), key] });
     types.push(exported);
     modules.set(key, file);
   }

@@ -41,6 +41,20 @@ export {
   type TransportResponse,
 } from '../connectors/http/transport.ts';
 
+// Queue connectors: messages in (stored, then acknowledged; dead letters), messages out (confirmed).
+export {
+  BrokerConnector,
+  brokerOptions,
+  IntakeAbortedError,
+  type BrokerOptions,
+  type InboundMessage,
+  type IntakeOutcome,
+} from '../connectors/runtime/broker.ts';
+export { publishDirective } from '../connectors/runtime/publish-directive.ts';
+
+// Inbound payloads: the JSON the event log accepts (webhooks and queues alike).
+export { MAX_ID_LENGTH, MAX_NESTING, parseJsonPayload, utf8 } from '../connectors/runtime/inbound-json.ts';
+
 // Writing binding directives.
 export { markStale, requestLoader } from '../connectors/runtime/loaders.ts';
 export { Template, type TemplateScope } from '../connectors/runtime/template.ts';
@@ -56,6 +70,7 @@ export type {
   ConnectorStatus,
   ConnectorTestResult,
   ConnectorType,
+  ConsumerStats,
   DirectiveUse,
   EventLog,
   EventQuery,
@@ -64,10 +79,14 @@ export type {
   FieldDirective,
   FieldResolver,
   HubContext,
+  IdempotencyKeys,
   InboundRequest,
   InboundResponse,
   InboundRoute,
+  KeyClaim,
   NewEvent,
+  OutboundMessage,
+  PublishConfirm,
   StatusEvent,
   StoredEvent,
   User,

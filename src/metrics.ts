@@ -105,6 +105,12 @@ export class Metrics {
       labelNames: ['source'] as const,
       registers: [this.registry],
     }),
+    dead_lettered: new Counter({
+      name: 'junction_events_dead_lettered_total',
+      help: 'Queue messages that could not be stored as events after maxDeliveries: recorded under <connector>.dead, by source.',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+    }),
   };
   readonly #eventsRejected = new Counter({
     name: 'junction_events_rejected_total',

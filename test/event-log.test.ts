@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.ts';
 import { createEventLog, type EventLog, type EventLogOptions, type EventLogStore, type Retention, type StoredEvent } from '../src/events/index.ts';
-import { ROOT, startHub } from './helpers.ts';
+import { ROOT, startHub, until } from './helpers.ts';
 
 type Log = EventLog & EventLogStore;
 const PG = 'postgres://postgres@127.0.0.1:5432/test';
@@ -285,6 +285,37 @@ describe.each(['sqlite', 'postgres', 'redis'] as const)('event log on %s', (name
     const stats = await log.sources();
     expect(stats.find((x) => x.source === a)).toEqual({ source: a, latest: newest.id, count: 2 });
     expect(stats.find((x) => x.source === b)).toEqual({ source: b, latest: only.id, count: 1 });
+  });
+
+  it('idempotency keys: one claim wins across instances, its settled value is answered until the TTL, a release frees the key', async () => {
+    const other = s.open();
+    const key = `key-${randomUUID()}`;
+    const claims = await Promise.all([log.keys.claim(key, 60_000), other.keys.claim(key, 60_000)]);
+    const won = claims.filter((c) => c.state === 'claimed');
+    expect(won).toHaveLength(1);
+    expect(claims.filter((c) => c.state === 'pending')).toHaveLength(1);
+    const token = (won[0] as { token: string }).token;
+    await other.keys.settle(key, 'not-my-token', 'wrong', 60_000); // another claim's settle does nothing
+    expect(await log.keys.claim(key, 60_000)).toEqual({ state: 'pending' });
+    await other.keys.settle(key, token, '{"messageId":"m1"}', 60_000);
+    expect(await log.keys.claim(key, 60_000)).toEqual({ state: 'settled', value: '{"messageId":"m1"}' });
+
+    const released = `key-${randomUUID()}`;
+    const first = await log.keys.claim(released, 60_000);
+    expect(first.state).toBe('claimed');
+    await other.keys.release(released, (first as { token: string }).token);
+    expect((await other.keys.claim(released, 60_000)).state).toBe('claimed');
+  });
+
+  it('idempotency keys: an unsettled claim lapses after its lease, a settled one after its TTL', async () => {
+    const lapsing = `key-${randomUUID()}`;
+    const dead = await log.keys.claim(lapsing, 300); // its claimer "died": never settled
+    expect(dead.state).toBe('claimed');
+    await until(async () => (await log.keys.claim(lapsing, 60_000)).state === 'claimed', 'the lease to lapse');
+    const settled = `key-${randomUUID()}`;
+    const claim = (await log.keys.claim(settled, 60_000)) as { token: string };
+    await log.keys.settle(settled, claim.token, 'v', 300);
+    await until(async () => (await log.keys.claim(settled, 60_000)).state === 'claimed', 'the TTL to pass');
   });
 
   it('refuses to work once closed', async () => {

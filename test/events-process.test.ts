@@ -2,9 +2,7 @@
 // default SQLite log), and with `eventLog` and `pubsub` on PostgreSQL or Redis two hub processes
 // on one config share webhook events (replay with `after` on the other instance included) and
 // code resolvers' publishes. Every peer is real: child processes, PostgreSQL, Redis, graphql-ws.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { createClient as createRedisClient } from '@redis/client';
 import { type Client, createClient, type FormattedExecutionResult } from 'graphql-ws';
 import pino from 'pino';
@@ -13,101 +11,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../src/config.ts';
 import { createPubSub } from '../src/pubsub.ts';
-import { gql, project, ROOT, SPAWN_TIMEOUT_MS } from './helpers.ts';
+import { gql, ROOT } from './helpers.ts';
+import { HubProcesses, type Served } from './processes.ts';
 
 const PG = 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = 'redis://127.0.0.1:6379';
 const run = randomUUID().replaceAll('-', '').slice(0, 10);
 const SECRET = 'events-process-hmac-secret';
 
-// ---- hub processes --------------------------------------------------------------------------
-
-interface Served {
-  child: ChildProcess;
-  /** http://127.0.0.1:<port> */
-  origin: string;
-  url: string;
-  wsUrl: string;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-const removers: (() => void)[] = [];
-
-async function killAll(): Promise<void> {
-  await Promise.all(
-    [...children].map(async (child) => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await gone;
-      }
-      children.delete(child);
-    }),
-  );
-}
-
-afterAll(async () => {
-  await killAll();
-  for (const remove of removers.splice(0)) remove();
-});
-
-function temp(files: Record<string, string>): string {
-  const { dir, remove } = project(files);
-  removers.push(remove);
-  return dir;
-}
-
-/** `node bin/junction.mjs serve --port 0` in `cwd`; resolves once its "serving" line names its URL. */
-function serve(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/junction.mjs'), 'serve', '--port', '0'], {
-    cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOOK_SECRET: SECRET, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  return new Promise<Served>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`junction serve did not start in time\n${output}`)), SPAWN_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      for (const text of output.split('\n')) {
-        if (!text.includes('serving')) continue;
-        let line: { url?: string };
-        try {
-          line = JSON.parse(text) as { url?: string };
-        } catch {
-          continue;
-        }
-        if (!line.url) continue;
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.stdout!.on('data', (more: Buffer) => (output += more.toString()));
-        const origin = `http://127.0.0.1:${new URL(line.url).port}`;
-        resolve({ child, origin, url: `${origin}/graphql`, wsUrl: `ws://127.0.0.1:${new URL(line.url).port}/graphql`, output: () => output, exited });
-        return;
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`junction serve exited (${code ?? signal}) before serving\n${output}`));
-    });
-  });
-}
-
-/** SIGTERM, and its exit status. */
-async function stop(served: Served): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  served.child.kill('SIGTERM');
-  const status = await served.exited;
-  children.delete(served.child);
-  return status;
-}
+const processes = new HubProcesses();
+afterAll(() => processes.cleanup());
+const temp = (files: Record<string, string>) => processes.temp(files);
+const serve = (cwd: string, env: NodeJS.ProcessEnv = {}) => processes.serve(cwd, { HOOK_SECRET: SECRET, ...env });
+const stop = (served: Served) => processes.stop(served);
 
 // ---- webhooks -------------------------------------------------------------------------------
 
@@ -221,7 +137,6 @@ describe('durability: SIGKILL right after 202 (default SQLite event log, real pr
     const answer = (await res.json()) as { id: string; duplicate: boolean };
     expect(answer).toEqual({ id: expect.any(String), duplicate: false });
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
-    children.delete(first.child);
 
     const second = await serve(dir);
     const read = await gql(second.url, '{ events(source: "hooks") { edges { node { id source type deliveryId payload } } pageInfo { hasNextPage } } }');

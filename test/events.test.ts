@@ -9,16 +9,7 @@ import WebSocket from 'ws';
 import type { EventLog, StoredEvent } from '../connectors/runtime/contract.ts';
 import { createEventLog } from '../src/events/index.ts';
 import { EventStream } from '../src/events/subscriptions.ts';
-import { gql, startHub, type TestHub } from './helpers.ts';
-
-/** Waits until `check` holds, polling; fails with `what` after a generous while. */
-async function until(check: () => boolean | Promise<boolean>, what: string, tries = 1200): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { gql, startHub, type TestHub, until } from './helpers.ts';
 
 async function take(stream: AsyncIterator<StoredEvent>, n: number): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];

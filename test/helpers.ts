@@ -163,3 +163,12 @@ export function runCli(args: string[], options: { cwd: string; env?: NodeJS.Proc
     });
   });
 }
+
+/** Waits until `check` holds, polling every 25 ms; fails with `what` after a generous while (30 s by default). */
+export async function until(check: () => boolean | Promise<boolean>, what: string, tries = 1200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

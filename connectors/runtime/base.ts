@@ -118,6 +118,15 @@ export abstract class BaseConnector<C extends CommonOptions = CommonOptions> imp
     };
   }
 
+  /**
+   * Marks the connector healthy or not between health checks (a broker connection lost or back):
+   * `hub { connectors }`, /readyz for a required connector and the connectorStatus subscription
+   * see it at once.
+   */
+  protected reportHealth(ok: boolean, error: string | null): void {
+    this.#runtime.recordCheck(ok, error === null ? null : this.deps.scrub(error));
+  }
+
   /** A DataLoader batch of `size` keys made by the field `coordinate` (directive resolvers). */
   recordBatch(coordinate: string, size: number): void {
     this.deps.metrics.batch(coordinate, size);

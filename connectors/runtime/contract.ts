@@ -29,6 +29,47 @@ export interface ConnectorStatus {
   pool: { total: number; idle: number; waiting: number } | null;
   /** Inbound webhook counts, for connectors that receive webhooks (`type: webhook`). */
   webhook?: WebhookStats | null;
+  /** The broker consumer's state, for queue connectors (`amqp`, `nats`, `mqtt`, `redis`). */
+  consumer?: ConsumerStats | null;
+}
+
+/** What a queue connector's consumer has done since the hub started. */
+export interface ConsumerStats {
+  /** Connected to the broker now. */
+  connected: boolean;
+  /** Messages handed to the connector by the broker (redeliveries included). */
+  received: number;
+  /** New events stored in the event log. */
+  stored: number;
+  /** Messages whose delivery id was stored before: acknowledged, stored once. */
+  duplicates: number;
+  /** Deliveries the broker marked as redelivered (or counted more than once). */
+  redelivered: number;
+  /** Messages recorded under `<connector>.dead` after `maxDeliveries`. */
+  deadLettered: number;
+  /** Messages waiting in the broker for this consumer, where the broker reports it; else null. */
+  lag: number | null;
+  /** When the last new event was stored (ISO 8601); null before the first. */
+  lastEventAt: string | null;
+}
+
+/** One message a `@publish` mutation hands to a queue connector. */
+export interface OutboundMessage {
+  /** The destination, as the directive's `to` template made it: a queue, `exchange/routingKey`, subject, topic or stream. */
+  to: string;
+  /** The payload, JSON text. */
+  body: string;
+  /**
+   * The mutation's idempotency key (hub-scoped: the hub has already refused a repeat); pass it to
+   * the broker's own dedupe where it has one (`Nats-Msg-Id`, AMQP `message-id`).
+   */
+  idempotencyKey?: string | undefined;
+}
+
+/** The broker's confirmation of a published message. */
+export interface PublishConfirm {
+  /** The broker's id for the message (XADD id, JetStream sequence, …) or the id the hub gave it. */
+  messageId: string;
 }
 
 /** What a webhook connector has received since the hub started. */
@@ -73,9 +114,10 @@ export interface ConnectorMetrics {
   pool(read: () => { total: number; idle: number; waiting: number }): void;
   /**
    * Inbound events (webhook and queue connectors), by the event log `source` they are for:
-   * received (reached the connector), stored (new), duplicate (a redelivery), rejected (by reason).
+   * received (reached the connector), stored (new), duplicate (a redelivery), dead_lettered
+   * (recorded under `<connector>.dead`), rejected (by reason).
    */
-  event?(source: string, outcome: 'received' | 'stored' | 'duplicate'): void;
+  event?(source: string, outcome: 'received' | 'stored' | 'duplicate' | 'dead_lettered'): void;
   eventRejected?(source: string, reason: string): void;
 }
 
@@ -124,6 +166,11 @@ export interface Connector {
    * it. The hub reads the body as raw bytes up to `maxBodyBytes` (413 beyond) and never parses it.
    */
   readonly inbound?: InboundRoute | undefined;
+  /**
+   * Outbound messages (`@publish`): resolves once the broker confirmed the message, through the
+   * connector's pipeline; rejects with a connector error otherwise.
+   */
+  publish?(message: OutboundMessage): Promise<PublishConfirm>;
 }
 
 /** A request to a connector's inbound route, as the hub read it. */
@@ -219,7 +266,31 @@ export interface EventLog {
    * the store (a wake-up only: read the log for the events). Returns the unsubscribe function.
    */
   watch(source: string, listener: () => void): () => void;
+  /** `@publish` idempotency keys, kept in the same store: they hold across restarts and instances. */
+  readonly keys: IdempotencyKeys;
   close(): Promise<void>;
+}
+
+/** What a claim on an idempotency key found. */
+export type KeyClaim =
+  /** The key is this caller's until `leaseMs` passes: act, then `settle` or `release` with `token`. */
+  | { state: 'claimed'; token: string }
+  /** Another claim holds the key and has not settled: wait and claim again. */
+  | { state: 'pending' }
+  /** The key was settled: `value` is what the first caller recorded. */
+  | { state: 'settled'; value: string };
+
+/**
+ * Idempotency keys: the first caller to claim a key acts, then records what it did; a later
+ * claim gets that record until `ttlMs` passes. A claim that is neither settled nor released
+ * (its process died) lapses after `leaseMs`, so the key can be claimed again.
+ */
+export interface IdempotencyKeys {
+  claim(key: string, leaseMs: number): Promise<KeyClaim>;
+  /** Records the outcome of a claim; a no-op when the claim lapsed and was taken by another. */
+  settle(key: string, token: string, value: string, ttlMs: number): Promise<void>;
+  /** Gives the key up (the action failed): the next claim acts again. */
+  release(key: string, token: string): Promise<void>;
 }
 
 /** The authenticated caller, from a verified token or an API key (`auth.apiKeys`). */

@@ -9,9 +9,12 @@ import {
   type InboundRequest,
   type InboundResponse,
   type InboundRoute,
+  MAX_ID_LENGTH,
+  parseJsonPayload,
   positiveInt,
   RateLimitedError,
   str,
+  utf8,
   z,
 } from '../../src/index.ts';
 import {
@@ -38,10 +41,6 @@ const headerName = (what: string) =>
 /** Keys that only the `hmac` scheme reads: refused with another scheme rather than ignored. */
 const HMAC_ONLY = ['header', 'algorithm', 'encoding', 'prefix', 'typeHeader', 'idHeader', 'timestampHeader'] as const;
 
-/** Deepest JSON nesting accepted in a body: deeper payloads could not be stored (or read back) safely. */
-export const MAX_NESTING = 100;
-/** Longest event type or delivery id accepted. */
-export const MAX_ID_LENGTH = 256;
 /** Seconds a sender is asked to wait (Retry-After) when the event log cannot store its event. */
 const RETRY_AFTER_SEC = 5;
 
@@ -283,47 +282,20 @@ export class WebhookConnector extends BaseConnector<WebhookConfig> {
   }
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-
 /**
  * The body's JSON (for GitHub's form content type, the JSON in its `payload` field); a string
  * says why it is not.
  */
 export function parseBody(body: Buffer, githubContentType?: string): unknown {
-  let text: string;
-  try {
-    text = UTF8.decode(body);
-  } catch {
-    return 'the body is not valid UTF-8';
-  }
+  let text = utf8(body);
+  if (text === undefined) return 'the body is not valid UTF-8';
   if (githubContentType?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     const field = new URLSearchParams(text).get('payload');
     if (field === null) return 'the form body has no "payload" field';
     text = field;
   }
-  if (nesting(text) > MAX_NESTING) return `the body is nested deeper than ${MAX_NESTING} levels`;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return 'the body is not valid JSON';
-  }
-}
-
-/** The deepest nesting of arrays and objects in JSON text (strings skipped); 0 for a scalar. */
-function nesting(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
+  const parsed = parseJsonPayload(text);
+  return 'problem' in parsed ? parsed.problem : parsed.value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

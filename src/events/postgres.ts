@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
-import type { EventLog, EventQuery, EventSourceStats, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
+import { randomUUID } from 'node:crypto';
+import type { EventLog, EventQuery, EventSourceStats, IdempotencyKeys, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
 import {
   checkQuery, closedGuard, DEFAULT_PRUNE_EVERY, type EventLogOptions, type EventLogStore, parseSeqCursor, payloadText,
   PruneSchedule, pruneTimer, retentionCutoff, Watchers,
@@ -27,6 +28,12 @@ CREATE TABLE IF NOT EXISTS junction_event_sources (
   source text PRIMARY KEY,
   last_seq bigint NOT NULL,
   pruned_seq bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS junction_idempotency_keys (
+  key text PRIMARY KEY,
+  token text,
+  value text,
+  expires_at timestamptz NOT NULL
 );`;
 
 const COLUMNS = 'seq, type, delivery_id, received_at, payload';
@@ -233,9 +240,44 @@ export class PostgresEventLog implements EventLog, EventLogStore {
     return up;
   }
 
+  readonly keys: IdempotencyKeys = {
+    claim: async (key, leaseMs) => {
+      await this.#open();
+      const token = randomUUID();
+      // Taken when absent or expired, in one statement: two instances claiming at once get one winner.
+      const taken = await this.#pool!.query(
+        `INSERT INTO junction_idempotency_keys (key, token, value, expires_at)
+         VALUES ($1, $2, NULL, clock_timestamp() + $3 * interval '1 millisecond')
+         ON CONFLICT (key) DO UPDATE SET token = excluded.token, value = NULL, expires_at = excluded.expires_at
+         WHERE junction_idempotency_keys.expires_at <= clock_timestamp()
+         RETURNING token`,
+        [key, token, leaseMs],
+      );
+      if (taken.rowCount === 1) return { state: 'claimed', token };
+      const held = await this.#pool!.query<{ value: string | null }>('SELECT value FROM junction_idempotency_keys WHERE key = $1 AND expires_at > clock_timestamp()', [key]);
+      const value = held.rows[0]?.value;
+      // Expired in between, or held by an unsettled claim: either way, claim again later.
+      return value == null ? { state: 'pending' } : { state: 'settled', value };
+    },
+    settle: async (key, token, value, ttlMs) => {
+      await this.#open();
+      await this.#pool!.query(
+        `UPDATE junction_idempotency_keys SET value = $3, token = NULL, expires_at = clock_timestamp() + $4 * interval '1 millisecond'
+         WHERE key = $1 AND token = $2`,
+        [key, token, value, ttlMs],
+      );
+    },
+    release: async (key, token) => {
+      await this.#open();
+      await this.#pool!.query('DELETE FROM junction_idempotency_keys WHERE key = $1 AND token = $2', [key, token]);
+    },
+  };
+
+  /** Applies retention to one source or all; without a source, also forgets expired idempotency keys. */
   async prune(source?: string): Promise<void> {
     await this.#open();
     const pool = this.#pool!;
+    if (source === undefined) await pool.query('DELETE FROM junction_idempotency_keys WHERE expires_at <= clock_timestamp()');
     const cutoff = new Date(retentionCutoff(this.#retention));
     const sources = source !== undefined ? [source] : (await pool.query<{ source: string }>('SELECT source FROM junction_event_sources')).rows.map((r) => r.source);
     for (const one of sources) {

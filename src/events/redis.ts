@@ -1,6 +1,6 @@
 import type { RedisClientType } from '@redis/client';
-import { createHash } from 'node:crypto';
-import type { EventLog, EventQuery, EventSourceStats, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
+import { createHash, randomUUID } from 'node:crypto';
+import type { EventLog, EventQuery, EventSourceStats, IdempotencyKeys, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
 import {
   checkQuery, closedGuard, DEFAULT_PRUNE_EVERY, type EventLogOptions, type EventLogStore, payloadText, PruneSchedule, pruneTimer, Watchers,
 } from './common.ts';
@@ -77,6 +77,11 @@ return 1
 `;
 
 type Reply = unknown;
+
+/** Settles a claim on an idempotency key, if it is still this claim's. */
+const SETTLE_KEY = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return 0`;
+/** Releases a claim on an idempotency key, if it is still this claim's. */
+const RELEASE_KEY = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0`;
 
 /** How long connecting may take before an operation fails (the client keeps reconnecting). */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -161,6 +166,26 @@ export class RedisEventLog implements EventLog, EventLogStore {
       return client.sendCommand(['EVAL', script, String(keys.length), ...keys, ...args]);
     }
   }
+
+  readonly keys: IdempotencyKeys = {
+    // `pending:<token>` while claimed, `done:<value>` once settled; Redis expires both.
+    claim: async (key, leaseMs) => {
+      const client = await this.#open();
+      const token = randomUUID();
+      const name = `${this.#prefix}:idempotency:${key}`;
+      if (String(await client.sendCommand(['SET', name, `pending:${token}`, 'NX', 'PX', String(leaseMs)])) === 'OK') return { state: 'claimed', token };
+      const held = (await client.sendCommand(['GET', name])) as string | null;
+      return held?.startsWith('done:') ? { state: 'settled', value: held.slice('done:'.length) } : { state: 'pending' };
+    },
+    settle: async (key, token, value, ttlMs) => {
+      const client = await this.#open();
+      await this.#script(client, SETTLE_KEY, [`${this.#prefix}:idempotency:${key}`], [`pending:${token}`, `done:${value}`, String(ttlMs)]);
+    },
+    release: async (key, token) => {
+      const client = await this.#open();
+      await this.#script(client, RELEASE_KEY, [`${this.#prefix}:idempotency:${key}`], [`pending:${token}`]);
+    },
+  };
 
   async append(event: NewEvent): Promise<{ event: StoredEvent; duplicate: boolean }> {
     const client = await this.#open();

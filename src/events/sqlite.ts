@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import type { EventLog, EventQuery, EventSourceStats, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
+import { randomUUID } from 'node:crypto';
+import type { EventLog, EventQuery, EventSourceStats, IdempotencyKeys, KeyClaim, NewEvent, StoredEvent } from '../../connectors/runtime/contract.ts';
 import {
   checkQuery, closedGuard, DEFAULT_PRUNE_EVERY, type EventLogOptions, type EventLogStore, parseSeqCursor, payloadText,
   PruneSchedule, pruneTimer, retentionCutoff, Watchers,
@@ -35,6 +36,12 @@ CREATE TABLE IF NOT EXISTS junction_event_sources (
   source TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL,
   pruned_seq INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS junction_idempotency_keys (
+  key TEXT PRIMARY KEY,
+  token TEXT,
+  value TEXT,
+  expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
 
@@ -127,7 +134,23 @@ export class SqliteEventLog implements EventLog, EventLogStore {
       agedOut: db.prepare<[string, number], number | null>('SELECT MAX(seq) FROM junction_events WHERE source = ? AND received_at < ?').pluck(),
       deleteUpTo: db.prepare('DELETE FROM junction_events WHERE source = ? AND seq <= ?'),
       markPruned: db.prepare('UPDATE junction_event_sources SET pruned_seq = MAX(pruned_seq, ?) WHERE source = ?'),
+      key: db.prepare<[string], { value: string | null; expires_at: number }>('SELECT value, expires_at FROM junction_idempotency_keys WHERE key = ?'),
+      takeKey: db.prepare(
+        `INSERT INTO junction_idempotency_keys (key, token, value, expires_at) VALUES (?, ?, NULL, ?)
+         ON CONFLICT (key) DO UPDATE SET token = excluded.token, value = NULL, expires_at = excluded.expires_at`,
+      ),
+      settleKey: db.prepare('UPDATE junction_idempotency_keys SET value = ?, token = NULL, expires_at = ? WHERE key = ? AND token = ?'),
+      releaseKey: db.prepare('DELETE FROM junction_idempotency_keys WHERE key = ? AND token = ?'),
+      expireKeys: db.prepare('DELETE FROM junction_idempotency_keys WHERE expires_at <= ?'),
     };
+    const claim = db.transaction((key: string, leaseMs: number): KeyClaim => {
+      const now = Date.now();
+      const row = s.key.get(key);
+      if (row && row.expires_at > now) return row.value === null ? { state: 'pending' } : { state: 'settled', value: row.value };
+      const token = randomUUID();
+      s.takeKey.run(key, token, now + leaseMs);
+      return { state: 'claimed', token };
+    });
     const append = db.transaction((event: NewEvent, receivedAt: number, payload: string): { event: StoredEvent; duplicate: boolean } => {
       const found = s.existing.get(event.source, event.deliveryId);
       if (found) return { event: toEvent(event.source, found), duplicate: true };
@@ -163,7 +186,7 @@ export class SqliteEventLog implements EventLog, EventLogStore {
     // Group commit: every append waiting for the same turn of the event loop goes into one
     // transaction, so they share one fsync; each still resolves only once that commit is done.
     const appendAll = db.transaction((batch: readonly Pending[]) => batch.map((p) => append(p.event, p.receivedAt, p.payload)));
-    return { ...s, appendAll: appendAll.immediate, read: read.deferred, prune: prune.immediate };
+    return { ...s, appendAll: appendAll.immediate, read: read.deferred, prune: prune.immediate, claim: claim.immediate };
   }
 
   /**
@@ -224,12 +247,24 @@ export class SqliteEventLog implements EventLog, EventLogStore {
     return this.#watchers.add(source, listener);
   }
 
+  readonly keys: IdempotencyKeys = {
+    claim: async (key, leaseMs) => this.#open().claim(key, leaseMs),
+    settle: async (key, token, value, ttlMs) => {
+      this.#open().settleKey.run(value, Date.now() + ttlMs, key, token);
+    },
+    release: async (key, token) => {
+      this.#open().releaseKey.run(key, token);
+    },
+  };
+
   async watching(): Promise<void> {}
 
+  /** Applies retention to one source or all; without a source, also forgets expired idempotency keys. */
   async prune(source?: string): Promise<void> {
     const s = this.#open();
     const cutoff = retentionCutoff(this.#retention);
     for (const one of source === undefined ? s.allSources.all() : [source]) s.prune(one, this.#retention, cutoff);
+    if (source === undefined) s.expireKeys.run(Date.now());
   }
 
   async close(): Promise<void> {
