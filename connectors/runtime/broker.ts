@@ -1,3 +1,4 @@
+import { ErrorCode, HubError } from '../../src/errors.ts';
 import { BaseConnector } from './base.ts';
 import type { ConnectorDeps, ConnectorStatus, ConsumerStats, NewEvent, OutboundMessage, PublishConfirm } from './contract.ts';
 import { MAX_ID_LENGTH, parseJsonPayload, utf8 } from './inbound-json.ts';
@@ -179,6 +180,8 @@ export abstract class BrokerConnector<C extends BrokerOptions = BrokerOptions> e
    * once the broker confirmed it.
    */
   async publish(message: OutboundMessage): Promise<PublishConfirm> {
+    const problem = this.destinationProblem(message.to);
+    if (problem !== undefined) throw new HubError(ErrorCode.BAD_USER_INPUT, `${this.name}: cannot publish to ${JSON.stringify(message.to)}: ${problem}`, { connector: this.name });
     const { value } = await this.call({
       key: `publish:${message.to}`,
       safe: false,
@@ -186,6 +189,15 @@ export abstract class BrokerConnector<C extends BrokerOptions = BrokerOptions> e
       attempt: (signal) => this.send(message, signal),
     });
     return value;
+  }
+
+  /**
+   * Why `to` is not a destination this broker takes (a wildcard subject, an empty queue name), as
+   * a sentence; undefined when it is. Checked before anything is sent: the caller gets
+   * BAD_USER_INPUT, and the connector's failure counts are untouched.
+   */
+  protected destinationProblem(_to: string): string | undefined {
+    return undefined;
   }
 
   /** One publish, resolved with the broker's confirmation; a refusal rejects with a connector error. */
