@@ -1,7 +1,11 @@
 import type { ConnectorType } from './runtime/contract.ts';
+import { amqpConnector } from './amqp/index.ts';
 import { graphqlConnector } from './graphql/index.ts';
 import { httpConnector } from './http/index.ts';
+import { mqttConnector } from './mqtt/index.ts';
+import { redisConnector } from './redis/index.ts';
 import { smtpConnector } from './smtp/index.ts';
+import { natsConnector } from './nats/index.ts';
 import { sqlConnector } from './sql/index.ts';
 import { webhookConnector } from './webhook/index.ts';
 
@@ -16,4 +20,8 @@ export const builtinConnectorTypes: readonly ConnectorType<any, any>[] = [
   sqlConnector,
   webhookConnector,
   smtpConnector,
+  natsConnector,
+  redisConnector,
+  amqpConnector,
+  mqttConnector,
 ];

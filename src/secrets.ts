@@ -95,7 +95,9 @@ const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi;
 
 function passwordInUrl(value: string): string | undefined {
   const match = /^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:([^\s@/]+)@/i.exec(value);
-  return match?.[1];
+  if (match) return match[1];
+  // nats://TOKEN@host: NATS reads a user-info without a password as a token.
+  return /^nats:\/\/([^\s:/@]+)@/i.exec(value)?.[1];
 }
 
 function escapeRegExp(text: string): string {

@@ -10,6 +10,7 @@ describe('Secrets: what is redacted', () => {
       db: { type: 'sql', url: 'postgres://app:pg-pass-123@db.internal:5432/app' },
       hooks: { type: 'webhook', secret: 'whsec_abc' },
       rotated: { type: 'webhook', secret: ['old12', 'new34'] },
+      bus: { type: 'nats', url: 'nats://s3cr3t-token@nats.internal:4222' },
     },
   });
 
@@ -28,6 +29,10 @@ describe('Secrets: what is redacted', () => {
     );
     expect(secrets.scrub('redis://:other-pass@cache:6379')).toBe('redis://:[REDACTED]@cache:6379');
     expect(secrets.scrub('pg-pass-123 alone')).toBe('[REDACTED] alone');
+  });
+
+  it('removes a NATS token given as the URL user-info (nats://TOKEN@host)', () => {
+    expect(secrets.scrub('auth failed with s3cr3t-token at nats.internal')).toBe('auth failed with [REDACTED] at nats.internal');
   });
 
   it('keeps short ordinary words under auth (a claim name) out of the word list', () => {

@@ -110,10 +110,12 @@ export abstract class BrokerConnector<C extends BrokerOptions = BrokerOptions> e
    * dead letter): the caller acknowledges it then, and only then. While the event log fails,
    * storing is retried with backoff (the message stays in hand, unacknowledged, so the broker's
    * prefetch stops the flow); when the connector closes meanwhile, rejects with
-   * `IntakeAbortedError`: leave the message unacknowledged.
+   * `IntakeAbortedError`: leave the message unacknowledged. `settle`, when given, is called with
+   * the outcome (acknowledge or give back the message there): `close()` waits for it as well.
    */
-  protected intake(message: InboundMessage): Promise<IntakeOutcome> {
-    const settled = this.#intake(message);
+  protected intake(message: InboundMessage, settle?: (outcome: IntakeOutcome) => unknown): Promise<IntakeOutcome> {
+    // With `settle` (the subclass's ack or nack), close() waits for it too, not only for the store.
+    const settled = settle ? this.#intake(message).then(async (outcome) => (await settle(outcome), outcome)) : this.#intake(message);
     this.#inHand.add(settled);
     const done = () => this.#inHand.delete(settled);
     settled.then(done, done);
