@@ -1,6 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
 import type { Query } from './workload.ts';
+import { measureWrk } from './wrk.ts';
+
+/** The load generators the bench can drive: wrk (bench/wrk.ts) when on PATH, autocannon otherwise. */
+export type LoadGenerator = 'wrk' | 'autocannon';
 
 /** What the measured window of one load run gave. */
 export interface RunResult {
@@ -22,12 +26,15 @@ export interface RunResult {
 }
 
 export interface LoadOptions {
+  generator: LoadGenerator;
+  /** wrk's threads (default 2); autocannon runs in this process. */
+  wrkThreads?: number;
   connections: number;
   /** Seconds of load before the measured window. */
   warmup: number;
   /** Seconds of the measured window. */
   duration: number;
-  /** When given, every response body is compared with it (autocannon's expectBody). */
+  /** When given, every response body is compared with it (autocannon's expectBody, wrk's response hook). */
   expectBody?: string;
   method?: 'GET' | 'POST';
   body?: string;
@@ -38,6 +45,11 @@ export interface LoadOptions {
 /** Longest warm-up while waiting for every connection's first answer. */
 const MAX_WARMUP_MS = 60_000;
 
+/** One load run on `url` with the chosen generator: warm-up, then the measured window. */
+export function measure(url: string, options: LoadOptions): Promise<RunResult> {
+  return options.generator === 'wrk' ? measureWrk(url, options) : measureAutocannon(url, options);
+}
+
 /**
  * Loads `url` over `connections` keep-alive connections with autocannon (in this process), then
  * measures a window of `duration` seconds on the same connections. The window opens after the
@@ -45,7 +57,7 @@ const MAX_WARMUP_MS = 60_000;
  * one new connection per event-loop turn (libuv), so the first seconds of a run mostly measure
  * connection set-up, which is not what the workload is about.
  */
-export function measure(url: string, options: LoadOptions): Promise<RunResult> {
+function measureAutocannon(url: string, options: LoadOptions): Promise<RunResult> {
   const { connections, expectBody } = options;
   const instance = autocannon({
     url,

@@ -1,18 +1,37 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureConnections } from './connections.ts';
+import { BROKER_TYPES, type BrokerType, measureBrokers } from './brokers.ts';
 import { measureEvents } from './events.ts';
-import { checkSample, measure, type RunResult, type SampleCheck } from './load.ts';
-import { INGESTION_TARGET, labelOf, latencyTargetMs, markdown, type QueryRun, type Results, type ServerId, type ServerResult, svg, type Target } from './report.ts';
+import { checkSample, type LoadGenerator, type LoadOptions, measure, type RunResult, type SampleCheck } from './load.ts';
+import { startNodeFloor, startTailcall, TAILCALL_MISSING, tailcallVersion } from './peers.ts';
+import {
+  INGESTION_TARGET,
+  labelOf,
+  latencyTargetMs,
+  markdown,
+  PEER_TARGETS,
+  type PeerId,
+  type QueryRun,
+  type Results,
+  type ServerId,
+  type ServerResult,
+  spreadOf,
+  svg,
+  type Target,
+} from './report.ts';
 import { type Child, ROOT, rssBytes, startHub, startReference, startUpstream, upstreamCount } from './servers.ts';
 import { QUERIES, type Query, type QueryName } from './workload.ts';
+import { wrkAvailable } from './wrk.ts';
 
 /**
- * `npm run bench`: the hub beside a reference Apollo Server on the public graphql-benchmarks
- * workload (README "Performance"). Each server runs in its own process and is measured alone;
- * the load generator (autocannon) runs here.
+ * `npm run bench`: the hub beside a reference Apollo Server and its peers (Tailcall 1.6.14 when
+ * installed, a plain Node http floor on Q3) on the public graphql-benchmarks workload (README
+ * "Performance"). Each server runs in its own process and is measured alone; the load generator
+ * is wrk (its own process, bench/wrk.ts) when on PATH, autocannon (in this process) otherwise.
  *
  *   npm run bench                       full run: 3 rounds of (5 s warm-up + 10 s measured) per
  *                                       query and server, 100 connections, 10,000 subscriptions;
@@ -24,8 +43,17 @@ import { QUERIES, type Query, type QueryName } from './workload.ts';
  *   --event-subscribers 1000,10000      subscriber counts of the webhook → subscriber latency test
  *                                       (0: none); --latency-events N measured events per count
  *   --skip-events                       no events step (webhook ingestion and latency)
+ *   --brokers amqp,nats,mqtt,redis      the brokers step: messages consumed and stored per second and
+ *                                       @publish latency per queue connector type ("none" skips it;
+ *                                       needs RabbitMQ, NATS JetStream, Mosquitto, Redis locally)
+ *   --broker-messages N --publishes N   its sizes (default 10,000 and 500; --quick 1,000 and 50)
  *   --out DIR                           where latest.{json,md,svg} go (default bench/results)
- *   --servers reference,hub-cache-off,hub-cache-on (or none)   --queries Q1,Q2,Q3
+ *   --servers reference,hub-cache-off,hub-cache-on,tailcall,node-floor (or none)   --queries Q1,Q2,Q3
+ *                                       (tailcall: when `sh ../shared/bench/tailcall/setup.sh`
+ *                                       installed it, else reported as not installed; node-floor
+ *                                       runs Q3 only)
+ *   --load wrk|autocannon               the load generator (default wrk when on PATH)
+ *   --wrk-threads N                     wrk's threads (default 2)
  *   --profile                           run the hubs with --cpu-prof (profiles in OUT/profiles)
  *   --node-options="FLAGS"              node flags for every server under test, hub and reference
  *                                       alike (e.g. --node-options=--max-semi-space-size=64)
@@ -51,6 +79,11 @@ const { values } = parseArgs({
     'event-subscribers': { type: 'string' },
     'latency-events': { type: 'string' },
     'skip-events': { type: 'boolean', default: false },
+    brokers: { type: 'string' },
+    'broker-messages': { type: 'string' },
+    publishes: { type: 'string' },
+    load: { type: 'string' },
+    'wrk-threads': { type: 'string' },
   },
 });
 
@@ -62,6 +95,22 @@ const number = (value: string | undefined, fallback: number, name: string): numb
   return n;
 };
 const nodeOptions = (values['node-options'] ?? '').split(/\s+/).filter(Boolean);
+
+/** The load generator: --load, else wrk when it is on PATH, else autocannon. */
+function loadSettings(): Results['settings']['load'] {
+  const hasWrk = wrkAvailable();
+  const generator = (values.load ?? (hasWrk ? 'wrk' : 'autocannon')) as LoadGenerator;
+  if (generator !== 'wrk' && generator !== 'autocannon') throw new Error(`--load: expected wrk or autocannon, got ${JSON.stringify(values.load)}`);
+  if (generator === 'wrk') {
+    if (!hasWrk) throw new Error('--load wrk: wrk is not on PATH (apt-get install -y wrk)');
+    // `wrk --version` prints `wrk debian/4.1.0-3+b2 [epoll] Copyright …` then its usage, and exits 1.
+    const version = /^wrk \S+/.exec(spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout)?.[0] ?? 'wrk';
+    return { generator, version, threads: Math.max(1, Math.round(number(values['wrk-threads'], 2, 'wrk-threads'))) };
+  }
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string };
+  return { generator, version: `autocannon ${pkg.version} (in the bench process)`, threads: null };
+}
+
 const settings = {
   quick,
   nodeOptions,
@@ -77,14 +126,41 @@ const settings = {
     .map((n) => Math.round(number(n.trim(), 0, 'event-subscribers')))
     .filter((n) => n > 0),
   latencyEvents: Math.max(1, Math.round(number(values['latency-events'], quick ? 20 : 50, 'latency-events'))),
+  load: loadSettings(),
+};
+/** What every load run of the query step shares. */
+const loadBase: Pick<LoadOptions, 'generator' | 'wrkThreads' | 'connections'> = {
+  generator: settings.load.generator,
+  ...(settings.load.threads !== null && { wrkThreads: settings.load.threads }),
+  connections: settings.connections,
 };
 const skipEvents = values['skip-events'];
+const brokerTypes = (values.brokers ?? BROKER_TYPES.join(','))
+  .split(',')
+  .map((t) => t.trim())
+  .filter((t) => t !== '' && t !== 'none');
+for (const t of brokerTypes) {
+  if (!(BROKER_TYPES as readonly string[]).includes(t)) throw new Error(`--brokers: expected some of ${BROKER_TYPES.join(', ')} (or none), got ${JSON.stringify(t)}`);
+}
+const brokerMessages = Math.max(1, Math.round(number(values['broker-messages'], quick ? 1000 : 10_000, 'broker-messages')));
+const brokerPublishes = Math.max(1, Math.round(number(values.publishes, quick ? 50 : 500, 'publishes')));
 const windowSeconds = quick ? 2 : 5;
 const outDir = path.resolve(values.out ?? path.join(ROOT, 'bench/results'));
-const ALL_SERVERS: ServerId[] = ['reference', 'hub-cache-off', 'hub-cache-on'];
-const serverIds = values.servers === undefined ? ALL_SERVERS : (values.servers.split(',').filter((s) => s !== '' && s !== 'none') as ServerId[]);
-for (const id of serverIds) if (!ALL_SERVERS.includes(id)) throw new Error(`--servers: unknown server "${id}" (${ALL_SERVERS.join(', ')})`);
+const ALL_SERVERS: readonly ServerId[] = ['reference', 'hub-cache-off', 'hub-cache-on'];
+const ALL_PEERS: readonly PeerId[] = ['tailcall', 'node-floor'];
+type AnyId = ServerId | PeerId;
+const ALL_IDS: readonly AnyId[] = [...ALL_SERVERS, ...ALL_PEERS];
+const isPeer = (id: AnyId): id is PeerId => (ALL_PEERS as readonly AnyId[]).includes(id);
+const asked = values.servers === undefined ? ALL_IDS : values.servers.split(',').filter((s) => s !== '' && s !== 'none');
+for (const id of asked) if (!(ALL_IDS as readonly string[]).includes(id)) throw new Error(`--servers: unknown server "${id}" (${ALL_IDS.join(', ')})`);
 const queries = values.queries ? QUERIES.filter((q) => values.queries!.split(',').includes(q.name)) : QUERIES;
+/** The plain Node floor answers Q3 only; every other server every query. */
+const servesQuery = (id: AnyId, query: QueryName) => id !== 'node-floor' || query === 'Q3';
+/** Tailcall's version when installed (checked only when it is asked for). */
+const tailcall = asked.includes('tailcall') ? tailcallVersion() : undefined;
+const unavailable: Results['unavailable'] = [];
+if (asked.includes('tailcall') && tailcall === undefined) unavailable.push({ id: 'tailcall', label: 'Tailcall 1.6.14', reason: TAILCALL_MISSING });
+const serverIds = (asked as readonly AnyId[]).filter((id) => (id !== 'tailcall' || tailcall !== undefined) && queries.some((q) => servesQuery(id, q.name)));
 const profileDir = path.join(outDir, 'profiles');
 const hubRoot = values['hub-root'] ? path.resolve(values['hub-root']) : undefined;
 const hubNodeArgs = [...nodeOptions, ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
@@ -114,7 +190,7 @@ async function post(url: string, body: string): Promise<void> {
 }
 
 /** Upstream requests made by the first Q1 request and, on average, by `n` sequential ones after it. */
-async function q1UpstreamCalls(upstream: string, graphql: string, n = 20): Promise<ServerResult['q1UpstreamCalls']> {
+async function q1UpstreamCalls(upstream: string, graphql: string, n = 20): Promise<NonNullable<ServerResult['q1UpstreamCalls']>> {
   const q1 = QUERIES.find((q) => q.name === 'Q1')!;
   const c0 = await upstreamCount(upstream);
   await post(graphql, q1.body);
@@ -138,8 +214,8 @@ async function measureOnce(server: Child, upstream: string, query: Query): Promi
   const expectBody = before.body ?? JSON.stringify(query.expected);
   let u0: Promise<number> = Promise.resolve(0);
   const run = await measure(server.url, {
+    ...loadBase,
     body: query.body,
-    connections: settings.connections,
     warmup: settings.warmupSeconds,
     duration: settings.durationSeconds,
     expectBody,
@@ -185,40 +261,55 @@ function combine(query: QueryName, runs: OneRun[]): QueryRun {
   };
 }
 
-function startServer(id: ServerId, upstream: string): Promise<Child> {
-  return started(
-    id === 'reference'
-      ? startReference(upstream, { nodeArgs: nodeOptions })
-      : startHub(upstream, id === 'hub-cache-on' ? 'cache-on' : 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }),
-  );
+function startServer(id: AnyId, upstream: string): Promise<Child> {
+  switch (id) {
+    case 'reference':
+      return started(startReference(upstream, { nodeArgs: nodeOptions }));
+    case 'hub-cache-off':
+    case 'hub-cache-on':
+      return started(startHub(upstream, id === 'hub-cache-on' ? 'cache-on' : 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }));
+    case 'tailcall':
+      // The bench's own upstream, the process the hub and the reference call.
+      return started(startTailcall(upstream));
+    case 'node-floor':
+      return started(startNodeFloor({ nodeArgs: nodeOptions }));
+  }
 }
+
+/** A server's label in the report: Tailcall's carries the version its binary reports. */
+const labelFor = (id: AnyId) => (id === 'tailcall' && tailcall ? tailcall.replace(/^tailcall v/, 'Tailcall ') : labelOf(id));
 
 /**
  * Starts every server (each its own process, idle while another is loaded), counts their Q1
  * upstream calls, then measures round after round, each query on each server in turn: a
  * machine whose speed drifts then shifts every server alike, and the median round is reported.
  */
-async function measureServers(upstream: string): Promise<ServerResult[]> {
-  const children = new Map<ServerId, Child>();
+async function measureServers(upstream: string): Promise<ServerResult<AnyId>[]> {
+  const children = new Map<AnyId, Child>();
   try {
-    const calls = new Map<ServerId, ServerResult['q1UpstreamCalls']>();
+    const calls = new Map<AnyId, ServerResult['q1UpstreamCalls']>();
     for (const id of serverIds) {
       const child = await startServer(id, upstream);
       children.set(id, child);
+      if (!servesQuery(id, 'Q1')) {
+        calls.set(id, null);
+        continue;
+      }
       const c = await q1UpstreamCalls(upstream, child.url);
       calls.set(id, c);
-      log(`${labelOf(id)}: Q1 upstream calls: first request ${c.first}, then ${c.steady} per request`);
+      log(`${labelFor(id)}: Q1 upstream calls: first request ${c.first}, then ${c.steady} per request`);
     }
     const runs = new Map<string, OneRun[]>();
     for (let r = 1; r <= settings.rounds; r++) {
       if (settings.rounds > 1) log(`round ${r} of ${settings.rounds}:`);
       for (const query of queries) {
         for (const id of serverIds) {
+          if (!servesQuery(id, query.name)) continue;
           const run = await measureOnce(children.get(id)!, upstream, query);
           const key = `${id} ${query.name}`;
           runs.set(key, [...(runs.get(key) ?? []), run]);
           log(
-            `  ${query.name} ${labelOf(id)}: ${Math.round(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
+            `  ${query.name} ${labelFor(id)}: ${Math.round(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
               `errors ${run.errors + run.timeouts}, non-2xx ${run.non2xx}, wrong bodies ${run.mismatches + run.before.failed + run.after.failed}, ` +
               `upstream calls/request ${run.requests ? round(run.upstreamCalls / run.requests) : 0}`,
           );
@@ -227,9 +318,9 @@ async function measureServers(upstream: string): Promise<ServerResult[]> {
     }
     return serverIds.map((id) => ({
       id,
-      label: labelOf(id),
+      label: labelFor(id),
       q1UpstreamCalls: calls.get(id)!,
-      runs: queries.map((q) => combine(q.name, runs.get(`${id} ${q.name}`)!)),
+      runs: queries.filter((q) => servesQuery(id, q.name)).map((q) => combine(q.name, runs.get(`${id} ${q.name}`)!)),
       rssMB: round(rssBytes(children.get(id)!.pid) / 1024 / 1024, 1),
     }));
   } finally {
@@ -241,8 +332,11 @@ function targetsOf(r: Omit<Results, 'targets' | 'bodiesOk'>): Target[] {
   const targets: Target[] = [];
   const off = r.servers.find((s) => s.id === 'hub-cache-off');
   const on = r.servers.find((s) => s.id === 'hub-cache-on');
-  if (off) targets.push({ name: 'Q1 upstream calls per request, cache off', target: '2', value: String(off.q1UpstreamCalls.steady), met: off.q1UpstreamCalls.steady === 2 });
-  if (on) {
+  if (off?.q1UpstreamCalls) {
+    const { steady } = off.q1UpstreamCalls;
+    targets.push({ name: 'Q1 upstream calls per request, cache off', target: '2', value: String(steady), met: steady === 2 });
+  }
+  if (on?.q1UpstreamCalls) {
     const { first, steady } = on.q1UpstreamCalls;
     targets.push({ name: 'Q1 upstream calls per request, cache on', target: '≤ 2', value: `${first} (first), ${steady} (then)`, met: first <= 2 && steady <= 2 });
   }
@@ -259,11 +353,28 @@ function targetsOf(r: Omit<Results, 'targets' | 'bodiesOk'>): Target[] {
     if (value === undefined) continue;
     targets.push({ name: `${q} vs reference, ${mode.replace('-', ' ')}`, target: `≥ ${min}×`, value: `${value.toFixed(2)}×`, met: value >= min });
   }
+  const q1ToTailcall = r.peerRatios.tailcall?.['cache-on']?.Q1;
+  if (q1ToTailcall !== undefined) {
+    const min = PEER_TARGETS.q1CacheOnToTailcall;
+    targets.push({ name: 'Q1 vs Tailcall, cache on', target: `≥ ${min}×`, value: `${q1ToTailcall.toFixed(2)}×`, met: q1ToTailcall >= min });
+  }
+  for (const mode of ['cache-off', 'cache-on']) {
+    const value = r.peerRatios['node-floor']?.[mode]?.Q3;
+    if (value === undefined) continue;
+    const min = PEER_TARGETS.q3ToNodeFloor;
+    targets.push({ name: `Q3 vs plain Node http floor, ${mode.replace('-', ' ')}`, target: `≥ ${min}×`, value: `${value.toFixed(2)}×`, met: value >= min });
+  }
   for (const s of [off, on]) {
     if (!s || s.runs.length === 0) continue;
-    const worst = s.runs.reduce((w, run) => (run.p99 / Math.max(run.p50, 1) > w.p99 / Math.max(w.p50, 1) ? run : w));
-    const spread = worst.p99 / Math.max(worst.p50, 1);
-    targets.push({ name: `p99/p50, ${s.label} (worst query)`, target: '≤ 3', value: `${spread.toFixed(1)} (${worst.query}: ${worst.p99}/${worst.p50} ms)`, met: spread <= 3 });
+    const worst = s.runs.reduce((w, run) => (spreadOf(run) > spreadOf(w) ? run : w));
+    const spread = spreadOf(worst);
+    const max = PEER_TARGETS.p99ToP50;
+    targets.push({
+      name: `p99/p50, ${s.label} (worst query, ${r.settings.connections} connections)`,
+      target: `≤ ${max}`,
+      value: `${spread.toFixed(1)} (${worst.query}: ${worst.p99}/${worst.p50} ms)`,
+      met: spread <= max,
+    });
   }
   if (r.events) {
     const i = r.events.ingestion;
@@ -303,32 +414,43 @@ async function main(): Promise<number> {
     `bench: ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s per run, ` +
       `${settings.subscriptions} subscriptions${quick ? ' (quick)' : ''}`,
   );
+  log(`load generator: ${settings.load.version}${settings.load.threads !== null ? `, ${settings.load.threads} threads` : ''}`);
+  for (const u of unavailable) log(`${u.label}: ${u.reason}`);
   const upstream = await started(startUpstream());
   let result: Results;
   try {
     log(`upstream ${upstream.url}:`);
     const plainPath = '/posts';
     const plain: RunResult = await measure(`${upstream.url}${plainPath}`, {
+      ...loadBase,
       method: 'GET',
-      connections: settings.connections,
       warmup: Math.min(2, settings.warmupSeconds),
       duration: Math.min(10, settings.durationSeconds),
     });
     log(`  plain GET ${plainPath}: ${Math.round(plain.rps)} req/s, p50 ${plain.p50} ms, p99 ${plain.p99} ms`);
 
-    const servers = await measureServers(upstream.url);
+    const measured = await measureServers(upstream.url);
+    const servers = measured.filter((s): s is ServerResult => !isPeer(s.id));
+    const peers = measured.filter((s): s is ServerResult<PeerId> => isPeer(s.id));
 
-    const ratios: Results['ratios'] = {};
-    const reference = servers.find((s) => s.id === 'reference');
-    for (const s of servers) {
-      if (s.id === 'reference' || !reference) continue;
-      const mode = s.id.replace('hub-', '');
-      ratios[mode] = {};
-      for (const run of s.runs) {
-        const ref = reference.runs.find((x) => x.query === run.query);
-        if (ref && ref.rps > 0) ratios[mode]![run.query] = round(run.rps / ref.rps);
+    /** Each hub mode's req/s ÷ `against`'s, by mode ('cache-off', 'cache-on') and query. */
+    const hubRatios = (against: ServerResult<AnyId>) => {
+      const out: Record<string, Partial<Record<QueryName, number>>> = {};
+      for (const s of servers) {
+        if (s.id === 'reference') continue;
+        const mode = s.id.replace('hub-', '');
+        out[mode] = {};
+        for (const run of s.runs) {
+          const other = against.runs.find((x) => x.query === run.query);
+          if (other && other.rps > 0) out[mode]![run.query] = round(run.rps / other.rps);
+        }
       }
-    }
+      return out;
+    };
+    const reference = servers.find((s) => s.id === 'reference');
+    const ratios: Results['ratios'] = reference ? hubRatios(reference) : {};
+    const peerRatios: Results['peerRatios'] = {};
+    for (const peer of peers) peerRatios[peer.id] = hubRatios(peer);
 
     let connections: Results['connections'] = null;
     if (settings.subscriptions > 0) {
@@ -360,6 +482,13 @@ async function main(): Promise<number> {
       }
     }
 
+    let brokers: Results['brokers'] = null;
+    if (brokerTypes.length > 0) {
+      log(`brokers (${brokerTypes.join(', ')}: ${brokerMessages} messages preloaded each, ${brokerPublishes} @publish mutations each):`);
+      brokers = await measureBrokers({ messages: brokerMessages, publishes: brokerPublishes, types: brokerTypes as BrokerType[], hubRoot });
+      for (const b of brokers) log(`  ${b.type}: ${b.perSecond}/s stored; @publish p50 ${b.publish.p50} ms, p99 ${b.publish.p99} ms`);
+    }
+
     const partial = {
       date: new Date().toISOString(),
       machine: {
@@ -372,11 +501,15 @@ async function main(): Promise<number> {
       settings,
       upstream: { plainGet: { path: plainPath, ...plain } },
       servers,
+      peers,
+      unavailable,
       ratios,
+      peerRatios,
       connections,
       events,
+      brokers,
     };
-    const bodiesOk = servers.every((s) => s.runs.every((run) => run.bodiesOk));
+    const bodiesOk = measured.every((s) => s.runs.every((run) => run.bodiesOk));
     result = { ...partial, targets: targetsOf(partial), bodiesOk };
   } finally {
     await stopped(upstream);

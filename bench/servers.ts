@@ -33,11 +33,17 @@ export interface SpawnOptions {
 }
 
 /**
- * Spawns `node [nodeArgs] args…`, waits until `ready` finds the URL in a line of its stdout,
- * and keeps draining its output (a full pipe would stall the process under test).
+ * How a spawned server says it is ready: a line of its stdout that names its URL, or a probe
+ * (called every 100 ms) that resolves to the URL once the server answers.
  */
-function spawnServer(name: string, args: string[], ready: (line: string) => string | undefined, options: SpawnOptions = {}): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
+export type Readiness = { line: (line: string) => string | undefined } | { probe: () => Promise<string | undefined> };
+
+/**
+ * Spawns `command args…`, waits until it is ready (see Readiness), and keeps draining its output
+ * (a full pipe would stall the process under test).
+ */
+export function spawnServer(name: string, command: string, args: string[], readiness: Readiness, options: SpawnOptions = {}): Promise<Child> {
+  const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,36 +70,55 @@ function spawnServer(name: string, args: string[], ready: (line: string) => stri
       clearTimeout(timer);
       void stop().then(() => reject(new Error(`${error.message}\n--- ${name} output ---\n${tail}`)));
     };
+    const ready = (url: string) => {
+      found = true;
+      clearTimeout(timer);
+      resolve({ name, pid: child.pid!, url, output: () => tail, stop });
+    };
     child.stdout!.on('data', (chunk: Buffer) => {
       keep(chunk);
-      if (found) return;
+      if (found || !('line' in readiness)) return;
       buffered += chunk.toString();
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';
       for (const line of lines) {
-        const url = ready(line);
+        const url = readiness.line(line);
         if (url === undefined) continue;
-        found = true;
-        clearTimeout(timer);
-        resolve({ name, pid: child.pid!, url, output: () => tail, stop });
+        ready(url);
         return;
       }
     });
     child.stderr!.on('data', keep);
+    let ended = false;
     child.once('exit', (code, signal) => {
+      ended = true;
       if (!found) fail(new Error(`${name} exited (${signal ?? code}) before it was ready`));
     });
+    if ('probe' in readiness) {
+      const poll = async () => {
+        if (found || ended) return;
+        const url = await readiness.probe().catch(() => undefined);
+        if (url !== undefined && !found && !ended) ready(url);
+        else setTimeout(() => void poll(), 100);
+      };
+      void poll();
+    }
   });
 }
 
-const TSX = ['--import', 'tsx'];
+/** Spawns `node [nodeArgs] args…` (see spawnServer), ready when `ready` finds its URL in a line of its stdout. */
+export function spawnNode(name: string, args: string[], ready: (line: string) => string | undefined, options: SpawnOptions = {}): Promise<Child> {
+  return spawnServer(name, process.execPath, [...(options.nodeArgs ?? []), ...args], { line: ready }, options);
+}
+
+export const TSX = ['--import', 'tsx'];
 
 export function startUpstream(options: SpawnOptions = {}): Promise<Child> {
-  return spawnServer('upstream', [...TSX, 'demo/jsonplaceholder.ts', '--port', '0'], (line) => /upstream on (\S+)/.exec(line)?.[1], options);
+  return spawnNode('upstream', [...TSX, 'demo/jsonplaceholder.ts', '--port', '0'], (line) => /upstream on (\S+)/.exec(line)?.[1], options);
 }
 
 export function startReference(upstreamUrl: string, options: SpawnOptions = {}): Promise<Child> {
-  return spawnServer(
+  return spawnNode(
     'reference',
     [...TSX, 'bench/reference-server.ts', '--upstream', upstreamUrl, '--port', '0'],
     (line) => /reference server on (\S+)/.exec(line)?.[1],
@@ -196,7 +221,7 @@ export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptio
     ...(options.webhook && { eventLog: { url: 'sqlite:.junction/events.db', retention: { maxEvents: 10_000_000 } } }),
   };
   writeFileSync(path.join(dir, 'junction.config.yaml'), `# Written by bench/servers.ts (${mode}).\n${stringify(config)}`);
-  return spawnServer(
+  return spawnNode(
     `hub (${mode})`,
     [path.join(options.hubRoot ?? ROOT, 'bin/junction.mjs'), 'serve', '--config', path.join(dir, 'junction.config.yaml'), '--port', '0'],
     (line) => {

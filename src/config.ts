@@ -97,6 +97,15 @@ const wsSchema = z
   })
   .prefault({});
 
+const responseCacheSchema = z
+  .strictObject({
+    /** Default true. Cache whole responses of queries whose every field has a cache hint. */
+    enabled: bool().default(true),
+    /** Default 64 MiB. Memory the cached responses may take; the least recently used go first. */
+    maxBytes: positiveInt().default(67_108_864),
+  })
+  .prefault({});
+
 const corsSchema = z
   .strictObject({
     /** Default []: no cross-origin access. `["*"]` allows any origin. */
@@ -123,6 +132,13 @@ const serverSchema = z
      * a binding directive on a `@key` type then resolves its entities.
      */
     federation: bool().default(false),
+    /**
+     * Default "jit". How queries and mutations over HTTP run: "jit" compiles each document to a
+     * function with graphql-jit (cached per document); "graphql-js" interprets it. Subscriptions
+     * always run on graphql-js.
+     */
+    execution: z.enum(['jit', 'graphql-js'], { error: 'expected "jit" or "graphql-js"' }).default('jit'),
+    responseCache: responseCacheSchema,
     cors: corsSchema,
     limits: limitsSchema,
     timeouts: timeoutsSchema,

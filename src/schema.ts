@@ -62,7 +62,7 @@ const NOT_RESOLVER_MODULES = /(\.d\.ts|\.test\.\w+|\.spec\.\w+)$/;
 /** Keys of a resolver map that are not fields. */
 const META_KEYS = new Set(['__resolveType', '__isTypeOf', '__resolveReference']);
 /** The directives src/hub.graphql defines. */
-const HUB_DIRECTIVES = ['auth', 'cache', 'subscribe'];
+const HUB_DIRECTIVES = ['auth', 'cache', 'invalidates', 'subscribe'];
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
 const FEDERATION_USE = new RegExp(`^Unknown directive "@(${FEDERATION_DIRECTIVES.join('|')})"\\.$`);
 

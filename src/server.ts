@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
@@ -42,6 +42,10 @@ import { createEventLog } from './events/index.ts';
 import { closeSlowSocket, FanoutSubscriber, SubscriptionFanout } from './events/fanout.ts';
 import { cursorOf, observeDeliveries } from './events/subscriptions.ts';
 import { GRAPHIQL_ASSET_PATH, GRAPHIQL_CSP, graphiqlAsset, graphiqlPage } from './graphiql.ts';
+import { CacheKeys } from './cache-keys.ts';
+import { CachePolicy, type ResponsePlan } from './cache-policy.ts';
+import { JitExecutor, jitGateway } from './jit-executor.ts';
+import { type ResponseRequest, ResponseCache } from './response-cache.ts';
 import { complexityRule, documentNesting, documentShapeRule, jsonNesting } from './limits.ts';
 import { Metrics, type OperationType } from './metrics.ts';
 import type { Secrets } from './secrets.ts';
@@ -106,6 +110,14 @@ export class Hub {
   readonly #eventFields = new Map<string, string | null>();
   /** Ids of parsed documents, for the fan-out's keys. */
   readonly #documentIds = new WeakMap<DocumentNode, number>();
+  /** `server.responseCache`: whole responses of cacheable queries; undefined when off. */
+  readonly #responses: ResponseCache | undefined;
+  readonly #cachePolicy: CachePolicy;
+  readonly #cacheKeys: CacheKeys;
+  /** The keyv store as resolvers see it (`context.cache`). */
+  readonly #contextCache: Keyv;
+  /** HTTP requests whose response may be stored, with the plan to store it by (set by the plugin). */
+  readonly #storable = new WeakMap<object, { plan: ResponsePlan; operationName: string | null }>();
   readonly #apollo: ApolloServer<HubContext>;
   #state: HubState = { phase: 'initialized' };
 
@@ -116,12 +128,17 @@ export class Hub {
     this.#schema = options.schema;
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
+    const cacheKeys = new CacheKeys(this.#cache);
+    this.#cacheKeys = cacheKeys;
+    // A code resolver's @cache keys are `field:<Type.field>:<hash>` (src/bindings.ts).
+    this.#contextCache = cacheKeys.view((key) => (key.startsWith('field:') ? key.slice(0, key.indexOf(':', 6)) : undefined));
     this.eventLog = createEventLog(options.config.eventLog, options.config.baseDir);
     observeDeliveries(this.eventLog, (source, seconds) => this.metrics.eventDelivered(source, seconds));
     this.pubsub = createPubSub(options.config.pubsub, this.#logger);
     this.#connectors = options.config.registry.createConnectors(options.config.connectors, (name) => ({
         logger: this.#logger.child({ connector: name }),
-        cache: this.#cache,
+        // What a connector caches, @invalidates can drop (src/cache-keys.ts).
+        cache: cacheKeys.view(() => name),
         metrics: this.metrics.connector(name),
         pubsub: this.pubsub,
         eventLog: this.eventLog,
@@ -134,6 +151,11 @@ export class Hub {
     const persisted = options.config.server.persistedOperations;
     this.#persisted = persisted ? new PersistedOperations(persisted.manifest, persisted.mode) : undefined;
     const server = options.config.server;
+    this.#cachePolicy = new CachePolicy(this.#schema, {
+      bindingDirectives: options.config.registry.directives.map((d) => d.directive.name),
+      connectors: options.config.connectors,
+    });
+    this.#responses = server.responseCache.enabled ? new ResponseCache(server.responseCache.maxBytes) : undefined;
     const validationRules = [documentShapeRule(server.limits), complexityRule(server.limits)];
     this.#wsValidationRules = [
       ...specifiedRules,
@@ -197,8 +219,12 @@ export class Hub {
     }
     const wsServer = this.#useGraphqlWs();
 
+    // Apollo Server runs a custom executor only as a gateway, which then supplies the schema too.
+    const execution = server.execution === 'jit'
+      ? { gateway: jitGateway(this.#schema, new JitExecutor(this.#schema, MAX_COMPILED_QUERIES, (field) => PLAIN_DATA_DIRECTIVES.some((d) => getDirective(this.#schema, field, d)))) }
+      : { schema: this.#schema };
     this.#apollo = new ApolloServer<HubContext>({
-      schema: this.#schema,
+      ...execution,
       introspection: server.introspection,
       validationRules,
       parseOptions: { maxTokens: server.limits.tokens },
@@ -235,6 +261,7 @@ export class Hub {
             };
           },
         },
+        this.#cachePlugin(this.#responses),
       ],
     });
   }
@@ -459,12 +486,31 @@ export class Hub {
       body = outcome;
     }
 
+    // A cached response is answered before Apollo Server parses anything (src/response-cache.ts).
+    const responses = this.#responses;
+    const cacheable = responses && req.method === 'POST' ? responseRequest(body) : undefined;
+    const accept = req.headers.accept ?? '';
+    const generation = responses?.generation ?? 0;
+    if (cacheable) {
+      const started = process.hrtime.bigint();
+      const plan = responses!.plan(cacheable.query, cacheable.operationName);
+      const hit = plan && responses!.get(responses!.keyOf(cacheable, plan, plan.perCaller ? callerOf(user) : '', accept));
+      if (hit) {
+        for (const [key, value] of hit.headers) res.setHeader(key, value);
+        res.setHeader('cache-control', 'no-store');
+        res.end(hit.body);
+        this.metrics.observe('query', hit.operationName, Number(process.hrtime.bigint() - started) / 1e9, true);
+        return;
+      }
+    }
+
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
+    const httpGraphQLRequest = { method: req.method ?? 'GET', headers, search: url.search, body };
     const response = await this.#apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+      httpGraphQLRequest,
       context: async () => this.#context(user, req.headers['x-request-id']),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -472,10 +518,54 @@ export class Hub {
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
       res.end(response.body.string);
+      const store = cacheable && this.#storable.get(httpGraphQLRequest);
+      if (store) {
+        const key = responses!.keyOf(cacheable, store.plan, store.plan.perCaller ? callerOf(user) : '', accept);
+        responses!.set(key, store.plan, { body: response.body.string, headers: [...response.headers], operationName: store.operationName }, generation);
+      }
       return;
     }
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
     res.end();
+  }
+
+  /**
+   * A mutation's `@invalidates`: drops the cached whole responses and the connector and `@cache`
+   * values it names, before its response is sent. `server.responseCache`: learns each query's
+   * plan (src/cache-policy.ts) and marks the HTTP requests whose response may be stored (a query
+   * with a plan, answered 200 without errors or stale fields); #graphql stores the serialized body.
+   */
+  #cachePlugin(responses: ResponseCache | undefined): ApolloServerPlugin<HubContext> {
+    const policy = this.#cachePolicy;
+    const storable = this.#storable;
+    const invalidate = (document: DocumentNode, operationName: string | null | undefined) => this.#invalidate(document, operationName);
+    return {
+      async requestDidStart() {
+        return {
+          async willSendResponse({ document, operation, operationName, request, response, source, errors, contextValue }) {
+            if (!document || !operation) return;
+            // Whether or not it succeeded: a failed mutation may still have changed something.
+            if (operation.operation === 'mutation') return invalidate(document, request.operationName);
+            if (!responses || operation.operation !== 'query' || source === undefined) return;
+            const plan = policy.planOf(document, request.operationName);
+            responses.learn(source, request.operationName, plan);
+            const body = response.body;
+            const ok = body.kind === 'single' && !body.singleResult.errors?.length && !errors?.length;
+            if (plan && ok && request.http && contextValue.stale.length === 0 && (response.http.status ?? 200) === 200) {
+              storable.set(request.http, { plan, operationName: operationName ?? null });
+            }
+          },
+        };
+      },
+    };
+  }
+
+  /** What a mutation's root fields name with `@invalidates`: cached responses, then cached values. */
+  async #invalidate(document: DocumentNode, operationName: string | null | undefined): Promise<void> {
+    const names = this.#cachePolicy.invalidatedBy(document, operationName);
+    if (names.length === 0) return;
+    this.#responses?.invalidate(names);
+    await this.#cacheKeys.drop(this.#cachePolicy.ownersOf(names));
   }
 
   /**
@@ -534,7 +624,7 @@ export class Hub {
       get logger() {
         return (logger ??= parent.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }));
       },
-      cache: this.#cache,
+      cache: this.#contextCache,
       loaders: new Map(),
       stale: [],
     };
@@ -693,6 +783,8 @@ export class Hub {
           const started = process.hrtime.bigint();
           const result = await execute(args);
           const op = getOperationAST(args.document, args.operationName);
+          // As over HTTP: a mutation drops the cached responses its `@invalidates` names.
+          if (op?.operation === 'mutation') await this.#invalidate(args.document, args.operationName);
           const ok = !('errors' in result && result.errors?.length);
           this.metrics.observe((op?.operation ?? 'unknown') as OperationType, op?.name?.value, Number(process.hrtime.bigint() - started) / 1e9, ok);
           return result;
@@ -730,6 +822,10 @@ export class Hub {
 
 /** Validated WebSocket documents kept by query text (oldest dropped first). */
 const MAX_CACHED_DOCUMENTS = 1000;
+/** Compiled queries kept (`server.execution: jit`), least recently used dropped first. */
+const MAX_COMPILED_QUERIES = 1000;
+/** Binding directives whose fields answer plain data (parsed JSON, rows): jit may read their properties. */
+const PLAIN_DATA_DIRECTIVES = ['http', 'sql'];
 
 /**
  * Unsent bytes one WebSocket may have queued in the hub (beyond what the OS buffers): a client
@@ -746,6 +842,21 @@ function withoutSuggestions(message: string): string {
 function unwrap(error: unknown): unknown {
   const original = (error as GraphQLError | undefined)?.originalError;
   return original ?? error;
+}
+
+/** A POST body the response cache can key: a string `query`, and well-typed name and variables. */
+function responseRequest(body: unknown): ResponseRequest | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { query, operationName, variables } = body as Record<string, unknown>;
+  if (typeof query !== 'string') return undefined;
+  if (operationName != null && typeof operationName !== 'string') return undefined;
+  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
+  return { query, operationName: operationName ?? undefined, variables: variables ?? undefined };
+}
+
+/** Who is asking, for a response that varies by caller: everything templates and @auth can read. */
+function callerOf(user: User | null): string {
+  return user ? JSON.stringify([user.id, user.roles, user.claims]) : '';
 }
 
 function acceptsHtml(req: IncomingMessage): boolean {

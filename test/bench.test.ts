@@ -35,6 +35,9 @@ describe('npm run bench (tiny mode)', () => {
     const { code, output } = await runBench([
       '--quick', '--warmup', '0.5', '--duration', '1', '--connections', '10', '--subscriptions', '50', '--sample', '5',
       '--event-subscribers', '50', '--latency-events', '5', '--out', out,
+      // The same servers and load generator on every machine: wrk and Tailcall are the bench's, when installed.
+      '--load', 'autocannon', '--servers', 'reference,hub-cache-off,hub-cache-on',
+      '--broker-messages', '200', '--publishes', '5',
     ]);
     expect(code, output).toBe(0);
     const results = JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')) as Results;
@@ -55,6 +58,14 @@ describe('npm run bench (tiny mode)', () => {
     expect(calls.reference).toMatchObject({ first: 11, steady: 11 });
 
     expect(results.upstream.plainGet.rps).toBeGreaterThan(0);
+    // Every queue type consumed its whole backlog (the step waits for all of it) and confirmed every publish.
+    expect(results.brokers?.map((b) => [b.type, b.messages, b.publish.count])).toEqual([
+      ['amqp', 200, 5],
+      ['nats', 200, 5],
+      ['mqtt', 200, 5],
+      ['redis', 200, 5],
+    ]);
+    for (const b of results.brokers ?? []) expect(b.perSecond, b.type).toBeGreaterThan(0);
     expect(Object.keys(results.ratios)).toEqual(['cache-off', 'cache-on']);
     expect(Object.keys(results.ratios['cache-off']!)).toEqual(['Q1', 'Q2', 'Q3']);
     expect(results.connections).toMatchObject({ subscriptions: 50, connected: 50, failed: 0, broadcast: { received: 50 } });

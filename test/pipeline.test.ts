@@ -479,8 +479,11 @@ describe('connector rate limit', () => {
 // ---- 8-11: cache, in-flight dedupe, stale-if-open, Redis ---------------------------------------
 
 describe('cache and dedupe', () => {
+  // The connector cache itself: the whole-response cache (on by default) would answer the repeats first.
+  const connectorCacheOnly = { server: { responseCache: { enabled: false } } };
+
   it('@cache(ttlMs) on an @http field: two requests make one upstream call; hub shows hits 1, misses 1', async () => {
-    const { upstream, h } = await setup({}, things);
+    const { upstream, h } = await setup({}, things, connectorCacheOnly);
     for (let i = 0; i < 2; i++) {
       expect((await gql(h.url, '{ cached(id: "1") { id text } }')).body).toEqual({ data: { cached: { id: '1', text: 'thing 1' } } });
     }
@@ -494,7 +497,7 @@ describe('cache and dedupe', () => {
   });
 
   it('a connector-level cache.ttlMs caches every GET call, never a POST', async () => {
-    const { upstream, h } = await setup({ cache: { ttlMs: 60_000 } }, things);
+    const { upstream, h } = await setup({ cache: { ttlMs: 60_000 } }, things, connectorCacheOnly);
     for (let i = 0; i < 3; i++) {
       expect((await gql(h.url, '{ thing(id: "1") { text } }')).body).toEqual({ data: { thing: { text: 'thing 1' } } });
     }

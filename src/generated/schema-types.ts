@@ -278,6 +278,28 @@ export type ConnectorStatus = {
   pool?: Maybe<PoolStats>;
   /** Inbound webhook counts since the hub started, for connectors of type webhook. */
   webhook?: Maybe<WebhookStats>;
+  /** The broker consumer's state since the hub started, for queue connectors (amqp, nats, mqtt, redis). */
+  consumer?: Maybe<ConsumerStats>;
+};
+
+export type ConsumerStats = {
+  __typename?: "ConsumerStats";
+  /** Connected to the broker now. */
+  connected: Scalars["Boolean"];
+  /** Messages the broker handed to the connector, redeliveries included. */
+  received: Scalars["Int"];
+  /** New events stored in the event log. */
+  stored: Scalars["Int"];
+  /** Messages whose delivery id was stored before: acknowledged, stored once. */
+  duplicates: Scalars["Int"];
+  /** Deliveries the broker marked as redelivered. */
+  redelivered: Scalars["Int"];
+  /** Messages recorded under <connector>.dead after maxDeliveries. */
+  deadLettered: Scalars["Int"];
+  /** Messages waiting in the broker for this consumer, where the broker reports it. */
+  lag?: Maybe<Scalars["Int"]>;
+  /** When the last new event was stored (ISO 8601). */
+  lastEventAt?: Maybe<Scalars["String"]>;
 };
 
 export type WebhookStats = {
@@ -352,6 +374,19 @@ export type MailReceipt = {
   accepted: Array<Scalars["String"]>;
   /** Recipients the server refused while it accepted the others. */
   rejected: Array<Scalars["String"]>;
+};
+
+/** What a broker confirmed for a @publish mutation. */
+export type PublishReceipt = {
+  __typename?: "PublishReceipt";
+  /** The connector that published. */
+  connector: Scalars["String"];
+  /** Where the message went: a queue, exchange/routingKey, subject, topic or stream. */
+  to: Scalars["String"];
+  /** The broker's id for the message (AMQP message-id, JetStream stream sequence, MQTT message-id property, Redis entry id). */
+  messageId: Scalars["String"];
+  /** True when the idempotency key was used before: nothing was published now, and this is the first publish's receipt. */
+  duplicate: Scalars["Boolean"];
 };
 
 /** What @files reads a path as: LIST a folder's entries, TEXT a UTF-8 file, JSON a parsed JSON file, CSV a CSV file's rows as objects keyed by its header row. */
@@ -589,6 +624,7 @@ export type ResolversTypes = {
   ConnectorEvent: ConnectorEvent;
   Hub: ResolverTypeWrapper<Hub>;
   ConnectorStatus: ResolverTypeWrapper<ConnectorStatus>;
+  ConsumerStats: ResolverTypeWrapper<ConsumerStats>;
   WebhookStats: ResolverTypeWrapper<WebhookStats>;
   RejectionCount: ResolverTypeWrapper<RejectionCount>;
   PoolStats: ResolverTypeWrapper<PoolStats>;
@@ -601,6 +637,7 @@ export type ResolversTypes = {
   KeyValue: KeyValue;
   GraphQLOperation: GraphQLOperation;
   MailReceipt: ResolverTypeWrapper<MailReceipt>;
+  PublishReceipt: ResolverTypeWrapper<PublishReceipt>;
   FileFormat: FileFormat;
   Message: ResolverTypeWrapper<Message>;
   FileEntry: ResolverTypeWrapper<FileEntry>;
@@ -634,6 +671,7 @@ export type ResolversParentTypes = {
   ConnectorStatusChange: ConnectorStatusChange;
   Hub: Hub;
   ConnectorStatus: ConnectorStatus;
+  ConsumerStats: ConsumerStats;
   WebhookStats: WebhookStats;
   RejectionCount: RejectionCount;
   PoolStats: PoolStats;
@@ -643,6 +681,7 @@ export type ResolversParentTypes = {
   Float: Scalars["Float"];
   KeyValue: KeyValue;
   MailReceipt: MailReceipt;
+  PublishReceipt: PublishReceipt;
   Message: Message;
   FileEntry: FileEntry;
   CatalogItem: CatalogItem;
@@ -678,6 +717,17 @@ export type cacheDirectiveResolver<
   Parent,
   ContextType = HubContext,
   Args = cacheDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type invalidatesDirectiveArgs = {
+  touches: Array<Scalars["String"]>;
+};
+
+export type invalidatesDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = invalidatesDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type subscribeDirectiveArgs = {
@@ -750,6 +800,21 @@ export type mailDirectiveResolver<
   Parent,
   ContextType = HubContext,
   Args = mailDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type publishDirectiveArgs = {
+  connector: Scalars["String"];
+  to: Scalars["String"];
+  payload?: Maybe<Scalars["String"]>;
+  idempotencyKey?: Maybe<Scalars["String"]>;
+  keyTtlMs?: Maybe<Scalars["Int"]>;
+};
+
+export type publishDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = HubContext,
+  Args = publishDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type filesDirectiveArgs = {
@@ -1051,6 +1116,31 @@ export type ConnectorStatusResolvers<
     ParentType,
     ContextType
   >;
+  consumer?: Resolver<
+    Maybe<ResolversTypes["ConsumerStats"]>,
+    ParentType,
+    ContextType
+  >;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type ConsumerStatsResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["ConsumerStats"] =
+    ResolversParentTypes["ConsumerStats"],
+> = {
+  connected?: Resolver<ResolversTypes["Boolean"], ParentType, ContextType>;
+  received?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  stored?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  duplicates?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  redelivered?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  deadLettered?: Resolver<ResolversTypes["Int"], ParentType, ContextType>;
+  lag?: Resolver<Maybe<ResolversTypes["Int"]>, ParentType, ContextType>;
+  lastEventAt?: Resolver<
+    Maybe<ResolversTypes["String"]>,
+    ParentType,
+    ContextType
+  >;
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
@@ -1136,6 +1226,18 @@ export type MailReceiptResolvers<
   messageId?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
   accepted?: Resolver<Array<ResolversTypes["String"]>, ParentType, ContextType>;
   rejected?: Resolver<Array<ResolversTypes["String"]>, ParentType, ContextType>;
+  isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
+export type PublishReceiptResolvers<
+  ContextType = HubContext,
+  ParentType extends ResolversParentTypes["PublishReceipt"] =
+    ResolversParentTypes["PublishReceipt"],
+> = {
+  connector?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  messageId?: Resolver<ResolversTypes["String"], ParentType, ContextType>;
+  duplicate?: Resolver<ResolversTypes["Boolean"], ParentType, ContextType>;
   isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
@@ -1319,6 +1421,7 @@ export type Resolvers<ContextType = HubContext> = {
   ConnectorStatusChange?: ConnectorStatusChangeResolvers<ContextType>;
   Hub?: HubResolvers<ContextType>;
   ConnectorStatus?: ConnectorStatusResolvers<ContextType>;
+  ConsumerStats?: ConsumerStatsResolvers<ContextType>;
   WebhookStats?: WebhookStatsResolvers<ContextType>;
   RejectionCount?: RejectionCountResolvers<ContextType>;
   PoolStats?: PoolStatsResolvers<ContextType>;
@@ -1326,6 +1429,7 @@ export type Resolvers<ContextType = HubContext> = {
   BreakerStatus?: BreakerStatusResolvers<ContextType>;
   ConnectorTestResult?: ConnectorTestResultResolvers<ContextType>;
   MailReceipt?: MailReceiptResolvers<ContextType>;
+  PublishReceipt?: PublishReceiptResolvers<ContextType>;
   Message?: MessageResolvers<ContextType>;
   FileEntry?: FileEntryResolvers<ContextType>;
   CatalogItem?: CatalogItemResolvers<ContextType>;
@@ -1343,10 +1447,12 @@ export type Resolvers<ContextType = HubContext> = {
 export type DirectiveResolvers<ContextType = HubContext> = {
   auth?: authDirectiveResolver<any, any, ContextType>;
   cache?: cacheDirectiveResolver<any, any, ContextType>;
+  invalidates?: invalidatesDirectiveResolver<any, any, ContextType>;
   subscribe?: subscribeDirectiveResolver<any, any, ContextType>;
   http?: httpDirectiveResolver<any, any, ContextType>;
   graphql?: graphqlDirectiveResolver<any, any, ContextType>;
   sql?: sqlDirectiveResolver<any, any, ContextType>;
   mail?: mailDirectiveResolver<any, any, ContextType>;
+  publish?: publishDirectiveResolver<any, any, ContextType>;
   files?: filesDirectiveResolver<any, any, ContextType>;
 };
