@@ -133,7 +133,7 @@ export function markdown(r: Results): string {
     '| query | hub, cache off | hub, cache on | target |',
     '| --- | ---: | ---: | --- |',
   );
-  const targets: Record<QueryName, string> = { Q1: '≥ 3× off, ≥ 10× on', Q2: '≥ 1.5×', Q3: '≥ 1.2×' };
+  const targets: Record<QueryName, string> = { Q1: '≥ 4× off, ≥ 25× on', Q2: '≥ 3×', Q3: '≥ 1.3×' };
   for (const q of ['Q1', 'Q2', 'Q3'] as const) {
     lines.push(`| ${q} | ${ratio(r.ratios['cache-off']?.[q])} | ${ratio(r.ratios['cache-on']?.[q])} | ${targets[q]} |`);
   }

@@ -14,6 +14,7 @@ export {
   nonNegativeInt,
   positiveInt,
   str,
+  urlParts,
   type CommonOptions,
 } from '../connectors/runtime/options.ts';
 

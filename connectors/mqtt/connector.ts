@@ -5,8 +5,8 @@ import type mqttModule from 'mqtt';
 import {
   BrokerConnector,
   brokerOptions,
-  type ConnectorDeps,
   connectorConfig,
+  type ConnectorDeps,
   type InboundMessage,
   IntakeAbortedError,
   type OutboundMessage,
@@ -14,6 +14,7 @@ import {
   type PublishConfirm,
   str,
   UpstreamError,
+  urlParts,
   z,
 } from '../../src/index.ts';
 
@@ -83,13 +84,7 @@ export const mqttConfigSchema = connectorConfig({
    */
   url: z.string({ error: URL_EXPECTED }).superRefine((value, ctx) => {
     // Names the scheme at most, never the URL: it may hold a password.
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1]?.toLowerCase();
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
+    const { scheme, url } = urlParts(value);
     if (scheme && SCHEMES.has(scheme) && url?.hostname) {
       if (scheme.startsWith('mqtt') && ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash)) {
         ctx.addIssue({ code: 'custom', message: `${URL_EXPECTED}; an mqtt:// URL has no path or query (options are keys of the connector)`, params: { complete: true } });

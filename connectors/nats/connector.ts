@@ -4,17 +4,18 @@ import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node'
 import {
   BrokerConnector,
   brokerOptions,
-  type ConnectorDeps,
   connectorConfig,
+  type ConnectorDeps,
   type InboundMessage,
   IntakeAbortedError,
   type IntakeOutcome,
   MAX_ID_LENGTH,
   type OutboundMessage,
-  type PublishConfirm,
   positiveInt,
+  type PublishConfirm,
   UpstreamError,
   UpstreamTimeoutError,
+  urlParts,
   z,
 } from '../../src/index.ts';
 
@@ -65,13 +66,7 @@ export const natsConfigSchema = connectorConfig({
    */
   url: z.string({ error: URL_EXPECTED }).superRefine((value, ctx) => {
     // Names the scheme at most, never the URL: it may hold a password or a token.
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1]?.toLowerCase();
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
+    const { scheme, url } = urlParts(value);
     if (scheme === 'nats' && url?.hostname) {
       if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
         ctx.addIssue({ code: 'custom', message: `${URL_EXPECTED} without a path or query (options are keys of the connector)`, params: { complete: true } });
@@ -200,7 +195,7 @@ export class NatsConnector extends BrokerConnector<NatsConfig> {
         else this.connectionLost(new Error(reason));
         if (failures === 0) this.deps.logger.error({ err: { message: reason } }, 'nats connector not ready; retrying with backoff');
         firstAttemptDone();
-        await pause(Math.random() * Math.min(MAX_SETUP_BACKOFF_MS, 500 * 2 ** failures) + 250, this.stopping);
+        await this.backoff(failures, 500, MAX_SETUP_BACKOFF_MS);
       }
     }
     firstAttemptDone();
@@ -461,7 +456,7 @@ export class NatsConnector extends BrokerConnector<NatsConfig> {
       running.problem = this.#clean(errorText(error));
       this.#reportConsumers();
     } finally {
-      await pause(1_000, this.stopping);
+      await this.pause(1_000);
       this.#reensuring.delete(running);
     }
   }
@@ -634,18 +629,5 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
         reject(e);
       },
     );
-  });
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
   });
 }

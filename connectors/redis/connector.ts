@@ -5,8 +5,8 @@ import type redisModule from '@redis/client';
 import {
   BrokerConnector,
   brokerOptions,
-  type ConnectorDeps,
   connectorConfig,
+  type ConnectorDeps,
   type InboundMessage,
   IntakeAbortedError,
   type OutboundMessage,
@@ -14,6 +14,7 @@ import {
   type PublishConfirm,
   str,
   UpstreamError,
+  urlParts,
   z,
 } from '../../src/index.ts';
 
@@ -59,13 +60,7 @@ export const redisConfigSchema = connectorConfig({
    */
   url: z.string({ error: URL_EXPECTED }).superRefine((value, ctx) => {
     // Names the scheme at most, never the URL: it may hold a password.
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1]?.toLowerCase();
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
+    const { scheme, url } = urlParts(value);
     if ((scheme === 'redis' || scheme === 'rediss') && url?.hostname) {
       if (!/^\/?\d*$/.test(url.pathname) || url.search || url.hash) {
         ctx.addIssue({ code: 'custom', message: `${URL_EXPECTED}: no path but a database number (/0), no query`, params: { complete: true } });
@@ -285,7 +280,7 @@ export class RedisConnector extends BrokerConnector<RedisConfig> {
         const message = error instanceof Error ? error.message : String(error);
         if (message.startsWith('NOGROUP')) c.groupReady = false;
         if (failures === 0 && this.#down.size === 0) this.deps.logger.warn({ err: error, stream: c.stream, group: c.group }, 'reading the stream failed; retrying');
-        await pause(Math.random() * Math.min(MAX_BACKOFF_MS, 100 * 2 ** failures++), this.stopping);
+        await this.backoff(failures++, 100, MAX_BACKOFF_MS);
       }
     }
   }
@@ -522,17 +517,4 @@ function pairs(flat: unknown[]): Map<string, unknown> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

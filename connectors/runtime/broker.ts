@@ -100,6 +100,20 @@ export abstract class BrokerConnector<C extends BrokerOptions = BrokerOptions> e
     this.reportHealth(false, `connection lost: ${error instanceof Error ? error.message : String(error)}`);
   }
 
+  /** Waits `ms`, or less when the connector starts closing. */
+  protected pause(ms: number): Promise<void> {
+    return pause(ms, this.stopping);
+  }
+
+  /**
+   * Waits before trying again something that failed `failures` times in a row (reconnecting,
+   * storing): full jitter, a random time up to `min(maxMs, baseMs × 2^failures)`; less when the
+   * connector starts closing.
+   */
+  protected backoff(failures: number, baseMs = 100, maxMs = 5_000): Promise<void> {
+    return this.pause(Math.random() * Math.min(maxMs, baseMs * 2 ** failures));
+  }
+
   /** Messages waiting in the broker for this consumer, where the broker reports it. */
   protected setLag(lag: number | null): void {
     this.#lag = lag;
@@ -170,8 +184,7 @@ export abstract class BrokerConnector<C extends BrokerOptions = BrokerOptions> e
         return { duplicate: value.duplicate, receivedAt: value.event.receivedAt };
       } catch (error) {
         if (failures === 0) this.deps.logger.error({ err: error, deliveryId: event.deliveryId }, 'message not stored yet; retrying until the event log takes it');
-        const delay = Math.random() * Math.min(MAX_STORE_BACKOFF_MS, 100 * 2 ** failures);
-        await pause(delay, this.stopping);
+        await this.backoff(failures, 100, MAX_STORE_BACKOFF_MS);
       }
     }
   }

@@ -10,6 +10,15 @@ export const nonNegativeInt = (what = 'a whole number of 0 or more') =>
 export const bool = () => z.boolean({ error: 'expected true or false' });
 /** A non-empty string. */
 export const str = (what = 'a string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+/**
+ * A URL option's parts, for checking it without echoing it (it may hold a password): its scheme,
+ * lower-cased (undefined without one), and the parsed URL (undefined when it does not parse).
+ */
+export function urlParts(value: string): { scheme: string | undefined; url: URL | undefined } {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1]?.toLowerCase();
+  return { scheme, url: URL.canParse(value) ? new URL(value) : undefined };
+}
+
 /** An http:// or https:// URL. */
 export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 

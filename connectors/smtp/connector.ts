@@ -8,13 +8,14 @@ import addressparser from 'nodemailer/lib/addressparser';
 import {
   BaseConnector,
   bool,
-  type ConnectorDeps,
   connectorConfig,
+  type ConnectorDeps,
   ErrorCode,
   HubError,
   positiveInt,
   str,
   UpstreamError,
+  urlParts,
   z,
 } from '../../src/index.ts';
 
@@ -59,13 +60,7 @@ export const smtpConfigSchema = connectorConfig({
    */
   url: z.string({ error: URL_EXPECTED }).superRefine((value, ctx) => {
     // Names the scheme at most, never the URL: it may hold a password.
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1]?.toLowerCase();
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
+    const { scheme, url } = urlParts(value);
     if ((scheme === 'smtp' || scheme === 'smtps') && url?.hostname) {
       if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
         ctx.addIssue({ code: 'custom', message: `${URL_EXPECTED} without a path or query (options are keys of the connector)`, params: { complete: true } });
