@@ -10,6 +10,7 @@ import { createLogger } from '../src/logger.ts';
 import { buildSchema } from '../src/schema.ts';
 import { Secrets } from '../src/secrets.ts';
 import { Hub } from '../src/server.ts';
+import type { ConsumerStats } from '../src/index.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -171,4 +172,23 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A queue connector's health and consumer state, as `hub { connector(name:) }` answers it. */
+export interface ConsumerStatus {
+  type: string;
+  healthy: boolean;
+  lastError: string | null;
+  consumer: ConsumerStats;
+}
+
+export async function consumerStatus(url: string, name: string): Promise<ConsumerStatus> {
+  const res = await gql(
+    url,
+    `query($name: String!) { hub { connector(name: $name) { type healthy lastError
+      consumer { connected received stored duplicates redelivered deadLettered lag lastEventAt } } } }`,
+    { name },
+  );
+  if (res.body.errors) throw new Error(`hub { connector(name: "${name}") } failed: ${JSON.stringify(res.body.errors)}`);
+  return (res.body.data!.hub as { connector: ConsumerStatus }).connector;
 }

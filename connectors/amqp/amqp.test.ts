@@ -12,7 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { gql, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses, type Served } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -77,31 +77,7 @@ const depth = (name: string) => onChannel(async (ch) => (await ch.checkQueue(nam
 
 // ---- the hub ------------------------------------------------------------------------------------
 
-const STATUS = `query($name: String!) { hub { connector(name: $name) { type healthy lastError
-  consumer { connected received stored duplicates redelivered deadLettered lag lastEventAt } } } }`;
-
-interface Consumer {
-  connected: boolean;
-  received: number;
-  stored: number;
-  duplicates: number;
-  redelivered: number;
-  deadLettered: number;
-  lag: number | null;
-  lastEventAt: string | null;
-}
-interface Status {
-  type: string;
-  healthy: boolean;
-  lastError: string | null;
-  consumer: Consumer;
-}
-
-async function status(url: string, name = 'mq'): Promise<Status> {
-  const res = await gql(url, STATUS, { name });
-  expect(res.body.errors).toBeUndefined();
-  return (res.body.data!.hub as { connector: Status }).connector;
-}
+const status = (url: string, name = 'mq') => consumerStatus(url, name);
 
 interface Event {
   id: string;

@@ -11,7 +11,8 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { gql, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
+import type { ConsumerStats } from '../../src/index.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -73,26 +74,7 @@ type Subscription {
 }
 `;
 
-interface Consumer {
-  connected: boolean;
-  received: number;
-  stored: number;
-  duplicates: number;
-  redelivered: number;
-  deadLettered: number;
-  lag: number | null;
-}
-interface Status {
-  healthy: boolean;
-  lastError: string | null;
-  consumer: Consumer;
-}
-
-async function status(url: string, name = 'plant'): Promise<Status> {
-  const r = await gql(url, `{ hub { connector(name: "${name}") { healthy lastError consumer { connected received stored duplicates redelivered deadLettered lag } } } }`);
-  expect(r.body.errors).toBeUndefined();
-  return (r.body.data!.hub as { connector: Status }).connector;
-}
+const status = (url: string, name = 'plant') => consumerStatus(url, name);
 
 interface StoredEvent {
   type: string;
@@ -463,7 +445,7 @@ describe('the PUBACK waits for the event log', () => {
   });
 });
 
-async function statusOf(h: TestHub): Promise<Consumer> {
+async function statusOf(h: TestHub): Promise<ConsumerStats> {
   return (await status(h.url)).consumer;
 }
 

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { gql, ROOT, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, ROOT, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -90,17 +90,7 @@ async function events(url: string, source: string): Promise<EventNode[]> {
   }
 }
 
-interface Status {
-  healthy: boolean;
-  lastError: string | null;
-  consumer: { connected: boolean; received: number; stored: number; duplicates: number; redelivered: number; deadLettered: number; lag: number | null };
-}
-
-async function status(url: string, name = 'bus'): Promise<Status> {
-  const r = await gql(url, 'query($n: String!) { hub { connector(name: $n) { healthy lastError consumer { connected received stored duplicates redelivered deadLettered lag } } } }', { n: name });
-  expect(r.body.errors).toBeUndefined();
-  return (r.body.data!.hub as { connector: Status }).connector;
-}
+const status = (url: string, name = 'bus') => consumerStatus(url, name);
 
 /** What the server says of the hub's durable consumer. */
 async function consumerInfo(stream: string, durable = 'bus') {
@@ -172,9 +162,10 @@ describe('consuming a JetStream stream', () => {
     }, 'both messages acknowledged on the server');
     await until(async () => (await status(h.url)).consumer.lag === 0, 'lag 0');
     expect(await status(h.url)).toEqual({
+      type: 'nats',
       healthy: true,
       lastError: null,
-      consumer: { connected: true, received: 2, stored: 2, duplicates: 0, redelivered: 0, deadLettered: 0, lag: 0 },
+      consumer: { connected: true, received: 2, stored: 2, duplicates: 0, redelivered: 0, deadLettered: 0, lag: 0, lastEventAt: expect.any(String) },
     });
     await stopHub(h);
   });

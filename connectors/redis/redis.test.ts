@@ -12,7 +12,7 @@ import { type Client, createClient, type FormattedExecutionResult } from 'graphq
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { gql, ROOT, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, ROOT, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -49,29 +49,12 @@ afterEach(async () => {
 const EVENTS = `query Events($source: String!, $after: ID) {
   events(source: $source, after: $after, first: 1000) { edges { node { id type deliveryId payload } } }
 }`;
-const STATUS = `query Status($name: String!) {
-  hub { connector(name: $name) { healthy lastError consumer { connected received stored duplicates redelivered deadLettered lag } } }
-}`;
 
 interface EventNode {
   id: string;
   type: string;
   deliveryId: string;
   payload: unknown;
-}
-interface Consumer {
-  connected: boolean;
-  received: number;
-  stored: number;
-  duplicates: number;
-  redelivered: number;
-  deadLettered: number;
-  lag: number | null;
-}
-interface Status {
-  healthy: boolean;
-  lastError: string | null;
-  consumer: Consumer;
 }
 
 async function events(url: string, source: string): Promise<EventNode[]> {
@@ -87,11 +70,7 @@ async function events(url: string, source: string): Promise<EventNode[]> {
   }
 }
 
-async function status(url: string, name = 'q'): Promise<Status> {
-  const res = await gql(url, STATUS, { name });
-  expect(res.body.errors).toBeUndefined();
-  return (res.body.data!.hub as { connector: Status }).connector;
-}
+const status = (url: string, name = 'q') => consumerStatus(url, name);
 
 /** Entries of the group not acknowledged yet (XPENDING summary). */
 async function pending(name: string, group = 'hub'): Promise<number> {
