@@ -192,3 +192,29 @@ export async function consumerStatus(url: string, name: string): Promise<Consume
   if (res.body.errors) throw new Error(`hub { connector(name: "${name}") } failed: ${JSON.stringify(res.body.errors)}`);
   return (res.body.data!.hub as { connector: ConsumerStatus }).connector;
 }
+
+/** One stored event as `Query.events` answers it. */
+export interface EventNode {
+  id: string;
+  type: string;
+  deliveryId: string;
+  payload: unknown;
+}
+
+/** Every event of a source, oldest first, paging through `Query.events` 1,000 at a time. */
+export async function storedEvents(url: string, source: string): Promise<EventNode[]> {
+  const all: EventNode[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const res = await gql(
+      url,
+      'query($s: String!, $a: ID) { events(source: $s, after: $a, first: 1000) { edges { node { id type deliveryId payload } } pageInfo { hasNextPage } } }',
+      { s: source, a: after },
+    );
+    if (res.body.errors) throw new Error(`events(source: "${source}") failed: ${JSON.stringify(res.body.errors)}`);
+    const page = res.body.data!.events as { edges: { node: EventNode }[]; pageInfo: { hasNextPage: boolean } };
+    all.push(...page.edges.map((e) => e.node));
+    if (!page.pageInfo.hasNextPage || page.edges.length === 0) return all;
+    after = page.edges.at(-1)!.node.id;
+  }
+}

@@ -12,7 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { consumerStatus, gql, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, storedEvents, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses, type Served } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -79,18 +79,7 @@ const depth = (name: string) => onChannel(async (ch) => (await ch.checkQueue(nam
 
 const status = (url: string, name = 'mq') => consumerStatus(url, name);
 
-interface Event {
-  id: string;
-  type: string;
-  deliveryId: string;
-  payload: unknown;
-}
-
-async function events(url: string, source = 'mq'): Promise<Event[]> {
-  const res = await gql(url, 'query($s: String!) { events(source: $s, first: 1000) { edges { node { id type deliveryId payload } } } }', { s: source });
-  expect(res.body.errors).toBeUndefined();
-  return (res.body.data!.events as { edges: { node: Event }[] }).edges.map((e) => e.node);
-}
+const events = (url: string, source = 'mq') => storedEvents(url, source);
 
 const hubs = new Set<TestHub>();
 afterEach(async () => {

@@ -11,7 +11,7 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { consumerStatus, gql, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, storedEvents, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
 import type { ConsumerStats } from '../../src/index.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
@@ -76,16 +76,8 @@ type Subscription {
 
 const status = (url: string, name = 'plant') => consumerStatus(url, name);
 
-interface StoredEvent {
-  type: string;
-  deliveryId: string;
-  payload: unknown;
-}
-async function events(url: string, source = 'plant'): Promise<StoredEvent[]> {
-  const r = await gql(url, `{ events(source: "${source}", first: 1000) { edges { node { type deliveryId payload } } } }`);
-  expect(r.body.errors).toBeUndefined();
-  return (r.body.data!.events as { edges: { node: StoredEvent }[] }).edges.map((e) => e.node);
-}
+/** The source's events without their ids (the tests compare what was stored, not the cursors). */
+const events = async (url: string, source = 'plant') => (await storedEvents(url, source)).map(({ id: _id, ...event }) => event);
 
 function plant(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'mqtt', url: BROKER, reconnectDelayMs: 100, maxReconnectDelayMs: 500, ...extra };

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { consumerStatus, gql, ROOT, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, storedEvents, ROOT, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -67,28 +67,7 @@ async function send(subject: string, body: string | object, id?: string) {
   return js.publish(subject, data, id !== undefined ? { headers: h } : {});
 }
 
-interface EventNode {
-  id: string;
-  type: string;
-  deliveryId: string;
-  payload: unknown;
-}
-
-async function events(url: string, source: string): Promise<EventNode[]> {
-  const all: EventNode[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const r = await gql(url, 'query($s: String!, $a: ID) { events(source: $s, after: $a, first: 1000) { edges { node { id type deliveryId payload } } pageInfo { hasNextPage } } }', {
-      s: source,
-      a: after,
-    });
-    expect(r.body.errors).toBeUndefined();
-    const page = r.body.data!.events as { edges: { node: EventNode }[]; pageInfo: { hasNextPage: boolean } };
-    all.push(...page.edges.map((e) => e.node));
-    if (!page.pageInfo.hasNextPage || page.edges.length === 0) return all;
-    after = page.edges.at(-1)!.node.id;
-  }
-}
+const events = storedEvents;
 
 const status = (url: string, name = 'bus') => consumerStatus(url, name);
 

@@ -12,7 +12,7 @@ import { type Client, createClient, type FormattedExecutionResult } from 'graphq
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { consumerStatus, gql, ROOT, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
+import { consumerStatus, gql, storedEvents, ROOT, SPAWN_TIMEOUT_MS, startHub, type TestHub, until } from '../../test/helpers.ts';
 import { HubProcesses } from '../../test/processes.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
@@ -46,29 +46,7 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.stop()));
 });
 
-const EVENTS = `query Events($source: String!, $after: ID) {
-  events(source: $source, after: $after, first: 1000) { edges { node { id type deliveryId payload } } }
-}`;
-
-interface EventNode {
-  id: string;
-  type: string;
-  deliveryId: string;
-  payload: unknown;
-}
-
-async function events(url: string, source: string): Promise<EventNode[]> {
-  const all: EventNode[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const res = await gql(url, EVENTS, { source, after });
-    expect(res.body.errors).toBeUndefined();
-    const edges = (res.body.data!.events as { edges: { node: EventNode }[] }).edges;
-    all.push(...edges.map((e) => e.node));
-    if (edges.length < 1000) return all;
-    after = edges.at(-1)!.node.id;
-  }
-}
+const events = storedEvents;
 
 const status = (url: string, name = 'q') => consumerStatus(url, name);
 
