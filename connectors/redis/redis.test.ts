@@ -3,7 +3,6 @@
 // payloads retried then dead-lettered, a cut connection (TCP proxy) shown and recovered from,
 // SIGKILL between store and ack and SIGTERM with entries in flight on real `junction serve`
 // processes, the round trip to a graphql-ws subscription, and idempotency keys across a restart.
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -358,11 +357,9 @@ describe('@publish (XADD)', () => {
 
 // ---- real processes -------------------------------------------------------------------------
 
+// Spawned hubs run dist/, which `npm test` builds before vitest starts (never rebuilt here: other
+// test files spawn hubs from dist/ at the same time).
 describe('real `junction serve` processes', () => {
-  beforeAll(() => {
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  }, 10 * SPAWN_TIMEOUT_MS);
-
   const write = (dir: string, connector: Record<string, unknown>, sdl = PLAIN_SDL) => {
     writeFileSync(path.join(dir, 'schema/app.graphql'), sdl);
     writeFileSync(path.join(dir, 'junction.config.yaml'), JSON.stringify({ server: { host: '127.0.0.1' }, ...hubConfig(connector) }, null, 2));
