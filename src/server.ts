@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin, HeaderMap } from '@apollo/server';
@@ -27,6 +26,7 @@ import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { getDirective } from '@graphql-tools/utils';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { type WebSocket as WsSocket, WebSocketServer } from 'ws';
 import type Keyv from 'keyv';
 import type { Connector, EventLog, HubContext, InboundResponse, StatusEvent, User } from '../connectors/runtime/contract.ts';
@@ -46,6 +46,7 @@ import { CacheKeys } from './cache-keys.ts';
 import { CachePolicy, type ResponsePlan } from './cache-policy.ts';
 import { JitExecutor, jitGateway } from './jit-executor.ts';
 import { type ResponseRequest, ResponseCache } from './response-cache.ts';
+import { type ContextParts, requestContext } from './request-context.ts';
 import { complexityRule, documentNesting, documentShapeRule, jsonNesting } from './limits.ts';
 import { Metrics, type OperationType } from './metrics.ts';
 import type { Secrets } from './secrets.ts';
@@ -66,6 +67,11 @@ export interface HubOptions {
   schema: GraphQLSchema;
   logger: Logger;
   secrets: Secrets;
+  /**
+   * What /metrics answers, given the hub's own registry; default that registry's text. A
+   * `--workers` worker answers the sum over every worker (src/workers.ts).
+   */
+  metricsText?: (registry: Registry) => () => Promise<string>;
 }
 
 /**
@@ -114,24 +120,24 @@ export class Hub {
   readonly #responses: ResponseCache | undefined;
   readonly #cachePolicy: CachePolicy;
   readonly #cacheKeys: CacheKeys;
-  /** The keyv store as resolvers see it (`context.cache`). */
-  readonly #contextCache: Keyv;
+  /** What every request's context shares (src/request-context.ts). */
+  readonly #contextParts: ContextParts;
   /** HTTP requests whose response may be stored, with the plan to store it by (set by the plugin). */
   readonly #storable = new WeakMap<object, { plan: ResponsePlan; operationName: string | null }>();
   readonly #apollo: ApolloServer<HubContext>;
+  readonly #metricsText: () => Promise<string>;
   #state: HubState = { phase: 'initialized' };
 
   constructor(options: HubOptions) {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#secrets = options.secrets;
+    this.#metricsText = options.metricsText?.(this.metrics.registry) ?? (() => this.metrics.registry.metrics());
     this.#schema = options.schema;
     this.#cache = createCache(options.config.cache.store);
     this.#cache.on('error', (error: unknown) => this.#logger.warn({ err: error }, 'cache store error (served as a miss)'));
     const cacheKeys = new CacheKeys(this.#cache);
     this.#cacheKeys = cacheKeys;
-    // A code resolver's @cache keys are `field:<Type.field>:<hash>` (src/bindings.ts).
-    this.#contextCache = cacheKeys.view((key) => (key.startsWith('field:') ? key.slice(0, key.indexOf(':', 6)) : undefined));
     this.eventLog = createEventLog(options.config.eventLog, options.config.baseDir);
     observeDeliveries(this.eventLog, (source, seconds) => this.metrics.eventDelivered(source, seconds));
     this.pubsub = createPubSub(options.config.pubsub, this.#logger);
@@ -146,6 +152,15 @@ export class Hub {
         scrub: (text) => this.#secrets.scrub(text),
         baseDir: options.config.baseDir,
       }));
+    this.#contextParts = {
+      connectors: this.#connectors,
+      pubsub: this.pubsub,
+      eventLog: this.eventLog,
+      // The keyv store as resolvers see it (`context.cache`): a code resolver's @cache keys are
+      // `field:<Type.field>:<hash>` (src/bindings.ts), which @invalidates can drop.
+      cache: cacheKeys.view((key) => (key.startsWith('field:') ? key.slice(0, key.indexOf(':', 6)) : undefined)),
+      logger: this.#logger,
+    };
     this.#authenticator = options.config.auth ? new Authenticator(options.config.auth) : undefined;
     this.#rateLimiter = options.config.server.rateLimit ? new ClientRateLimiter(options.config.server.rateLimit, this.#logger) : undefined;
     const persisted = options.config.server.persistedOperations;
@@ -356,8 +371,9 @@ export class Hub {
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/readyz') return this.#readyz(res);
     if (url.pathname === '/metrics') {
+      const text = this.#secrets.scrub(await this.#metricsText());
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-      res.end(this.#secrets.scrub(await this.metrics.registry.metrics()));
+      res.end(text);
       return;
     }
     if (url.pathname.startsWith(GRAPHIQL_ASSET_PATH) && this.#config.server.graphiql) {
@@ -611,23 +627,7 @@ export class Hub {
   }
 
   #context(user: User | null, requestId?: string | string[]): HubContext {
-    const parent = this.#logger;
-    let logger: Logger | undefined;
-    return {
-      user,
-      // The configured connectors; their names and classes are the config's (typed by codegen).
-      connectors: this.#connectors as HubContext['connectors'],
-      pubsub: this.pubsub,
-      eventLog: this.eventLog,
-      // Made on first use: a subscription's context lives as long as the subscription, and
-      // most never log. (Apollo Server copies an HTTP request's context, which makes it then.)
-      get logger() {
-        return (logger ??= parent.child({ requestId: typeof requestId === 'string' ? requestId : randomUUID() }));
-      },
-      cache: this.#contextCache,
-      loaders: new Map(),
-      stale: [],
-    };
+    return requestContext(this.#contextParts, user, requestId);
   }
 
   #publishStatus(name: string, event: StatusEvent): void {
