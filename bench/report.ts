@@ -11,6 +11,8 @@ export interface Results {
   settings: {
     quick: boolean;
     nodeOptions: string[];
+    /** `--hub-workers`: the hubs ran as `junction serve --workers N` (1: one process). */
+    hubWorkers?: number;
     rounds: number;
     warmupSeconds: number;
     durationSeconds: number;
@@ -123,7 +125,8 @@ export function markdown(r: Results): string {
     `Measured ${r.date.slice(0, 10)} on ${r.machine.cpus} cores (${r.machine.cpuModel}), Node ${r.machine.node}; load: ${load}; ` +
       `${s.connections} connections; ${s.rounds > 1 ? `${s.rounds} rounds of ` : ''}${s.warmupSeconds} s warm-up + ${s.durationSeconds} s measured per query and server` +
       `${s.rounds > 1 ? ' (the servers in turn; the median round shown)' : ''}` +
-      `${s.quick ? ' (--quick)' : ''}${s.nodeOptions.length ? `; servers run with \`node ${s.nodeOptions.join(' ')}\`` : ''}.`,
+      `${s.quick ? ' (--quick)' : ''}${s.nodeOptions.length ? `; servers run with \`node ${s.nodeOptions.join(' ')}\`` : ''}` +
+      `${(s.hubWorkers ?? 1) > 1 ? `; the hubs run as \`junction serve --workers ${s.hubWorkers}\` (pubsub and eventLog on Redis)` : ''}.`,
   );
   for (const u of r.unavailable) lines.push('', `${u.label}: ${u.reason}.`);
   lines.push(

@@ -58,6 +58,8 @@ import { wrkAvailable } from './wrk.ts';
  *   --node-options="FLAGS"              node flags for every server under test, hub and reference
  *                                       alike (e.g. --node-options=--max-semi-space-size=64)
  *   --hub-root DIR                      run the hub of another checkout (before/after comparisons)
+ *   --hub-workers N                     run the hubs as `junction serve --workers N` (pubsub and
+ *                                       eventLog then on the local Redis, as --workers needs)
  *
  * Exits 1 when any response body was wrong, 0 otherwise (targets are reported, not enforced).
  */
@@ -76,6 +78,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     'node-options': { type: 'string' },
     'hub-root': { type: 'string' },
+    'hub-workers': { type: 'string' },
     'event-subscribers': { type: 'string' },
     'latency-events': { type: 'string' },
     'skip-events': { type: 'boolean', default: false },
@@ -114,6 +117,7 @@ function loadSettings(): Results['settings']['load'] {
 const settings = {
   quick,
   nodeOptions,
+  hubWorkers: Math.max(1, Math.round(number(values['hub-workers'], 1, 'hub-workers'))),
   rounds: Math.max(1, Math.round(number(values.rounds, quick ? 1 : 3, 'rounds'))),
   warmupSeconds: number(values.warmup, quick ? 1 : 5, 'warmup'),
   durationSeconds: number(values.duration, quick ? 3 : 10, 'duration'),
@@ -267,7 +271,7 @@ function startServer(id: AnyId, upstream: string): Promise<Child> {
       return started(startReference(upstream, { nodeArgs: nodeOptions }));
     case 'hub-cache-off':
     case 'hub-cache-on':
-      return started(startHub(upstream, id === 'hub-cache-on' ? 'cache-on' : 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }));
+      return started(startHub(upstream, id === 'hub-cache-on' ? 'cache-on' : 'cache-off', { nodeArgs: hubNodeArgs, hubRoot, workers: settings.hubWorkers }));
     case 'tailcall':
       // The bench's own upstream, the process the hub and the reference call.
       return started(startTailcall(upstream));
@@ -456,7 +460,7 @@ async function main(): Promise<number> {
     let connections: Results['connections'] = null;
     if (settings.subscriptions > 0) {
       log(`connections (hub, cache off, ${settings.subscriptions} subscriptions):`);
-      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot }));
+      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot, workers: settings.hubWorkers }));
       try {
         connections = await measureConnections(hub, settings.subscriptions, windowSeconds, log);
       } finally {
@@ -467,7 +471,7 @@ async function main(): Promise<number> {
     let events: Results['events'] = null;
     if (!skipEvents) {
       log(`events (hub, cache off; webhooks to "bench"; ${settings.eventSubscribers.join(', ') || 'no'} subscribers):`);
-      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot, webhook: true }));
+      const hub = await started(startHub(upstream.url, 'cache-off', { nodeArgs: hubNodeArgs, hubRoot, workers: settings.hubWorkers, webhook: true }));
       try {
         events = await measureEvents(hub, {
           connections: settings.connections,

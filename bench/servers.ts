@@ -30,6 +30,8 @@ export interface SpawnOptions {
   hubRoot?: string;
   /** The hub's project gets the webhook connector `WEBHOOK` and its event log (the events step). */
   webhook?: boolean;
+  /** `junction serve --workers N` (N > 1): pubsub and eventLog on the local Redis, as it needs. */
+  workers?: number;
 }
 
 /**
@@ -198,6 +200,7 @@ export const WEBHOOK = { source: 'bench', secret: 'bench-webhook-secret', header
 
 /** Runs the real CLI, `node bin/junction.mjs serve --config … --port 0`, on a generated project. */
 export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptions = {}): Promise<Child> {
+  const workers = options.workers ?? 1;
   const dir = mkdtempSync(path.join(tmpdir(), `junction-bench-${mode}-`));
   mkdirSync(path.join(dir, 'schema'));
   mkdirSync(path.join(dir, 'resolvers'));
@@ -219,11 +222,13 @@ export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptio
       }),
     },
     ...(options.webhook && { eventLog: { url: 'sqlite:.junction/events.db', retention: { maxEvents: 10_000_000 } } }),
+    // Workers share the stores: Redis database 11, emptied by nobody but holding only bench events.
+    ...(workers > 1 && { pubsub: 'redis://127.0.0.1:6379/11', eventLog: { url: 'redis://127.0.0.1:6379/11', retention: { maxEvents: 10_000_000 } } }),
   };
   writeFileSync(path.join(dir, 'junction.config.yaml'), `# Written by bench/servers.ts (${mode}).\n${stringify(config)}`);
   return spawnNode(
     `hub (${mode})`,
-    [path.join(options.hubRoot ?? ROOT, 'bin/junction.mjs'), 'serve', '--config', path.join(dir, 'junction.config.yaml'), '--port', '0'],
+    [path.join(options.hubRoot ?? ROOT, 'bin/junction.mjs'), 'serve', '--config', path.join(dir, 'junction.config.yaml'), '--port', '0', ...(workers > 1 ? ['--workers', String(workers)] : [])],
     (line) => {
       if (!line.startsWith('{')) return undefined;
       try {
@@ -237,11 +242,13 @@ export function startHub(upstreamUrl: string, mode: HubMode, options: SpawnOptio
   );
 }
 
-/** A process's resident set size in bytes (VmRSS of /proc/<pid>/status). */
+/** A process's resident set size in bytes (VmRSS of /proc/<pid>/status), its child processes' included. */
 export function rssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!match) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(match[1]) * 1024;
+  // A `--workers` hub is a primary and its workers: the resident memory of them all.
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  return Number(match[1]) * 1024 + children.reduce((sum, child) => sum + rssBytes(child), 0);
 }
 
 /** CPU time (user + system) a process has used, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */

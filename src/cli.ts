@@ -31,6 +31,8 @@ Commands:
 Options:
   --config PATH  Config file (default: $JUNCTION_CONFIG, else ./junction.config.yaml)
   --port N       serve: port to listen on (default: $PORT, else server.port, else 4000)
+  --workers N    serve: N hub processes on the port (default 1); needs a shared
+                 pubsub and eventLog (redis:// or postgres://)
   --federation   print-schema: print the federation subgraph SDL
   --check        codegen: write nothing; exit 1 when an output is stale
   --connector NAME
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         port: { type: 'string' },
+        workers: { type: 'string' },
         federation: { type: 'boolean' },
         check: { type: 'boolean' },
         connector: { type: 'string' },
@@ -77,12 +80,13 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   // An option the command does not use is a mistake, not something to ignore silently.
   if (values.port !== undefined && command !== 'serve') throw new UsageError('--port applies to serve only');
+  if (values.workers !== undefined && command !== 'serve') throw new UsageError('--workers applies to serve only');
   if (values.federation && command !== 'print-schema') throw new UsageError('--federation applies to print-schema only');
   if (values.connector !== undefined && command !== 'introspect') throw new UsageError('--connector applies to introspect sql only');
   if (values.check && command !== 'codegen') throw new UsageError('--check applies to codegen only');
   switch (command) {
     case 'serve':
-      return serve(values.config, parsePort(values.port, '--port'));
+      return serve(values.config, parsePort(values.port, '--port'), parseWorkers(values.workers));
     case 'check':
       return check(values.config);
     case 'codegen':
@@ -212,15 +216,24 @@ async function introspectSql(configPath: string | undefined, name: string): Prom
   return 0;
 }
 
-async function serve(configPath: string | undefined, portOption: number | undefined): Promise<number> {
+async function serve(configPath: string | undefined, portOption: number | undefined, workers: number): Promise<number> {
+  const { isWorker } = await import('./workers.ts');
+  if (workers > 1 && !isWorker()) return servePrimary(configPath, workers);
   const config = await loadConfig(configPath, import('./server.ts'), import('./logger.ts'), import('./secrets.ts'));
   const port = portOption ?? parsePort(process.env.PORT, 'PORT') ?? config.server.port;
-  const [{ Secrets }, { createLogger }, { Hub }] = await Promise.all([import('./secrets.ts'), import('./logger.ts'), import('./server.ts')]);
+  const [{ Secrets }, { createLogger }, { Hub }, { workerListening, workerMetrics }] = await Promise.all([
+    import('./secrets.ts'),
+    import('./logger.ts'),
+    import('./server.ts'),
+    import('./workers.ts'),
+  ]);
   const secrets = Secrets.fromConfig(config);
   const logger = createLogger(config.server.logLevel, secrets);
   const schema = await composedSchema(config);
-  for (const warning of productionWarnings(config)) logger.warn(warning);
-  const hub = new Hub({ config, schema, logger, secrets });
+  const worker = isWorker();
+  // A worker's warnings are its primary's, said once there.
+  if (!worker) for (const warning of productionWarnings(config)) logger.warn(warning);
+  const hub = new Hub({ config, schema, logger, secrets, ...(worker && { metricsText: workerMetrics }) });
 
   // Signal handlers go in before the hub starts: a signal during start-up is held and drains
   // the hub once it is up, instead of killing it half-started.
@@ -270,10 +283,38 @@ async function serve(configPath: string | undefined, portOption: number | undefi
     const where = config.server.host ? `${config.server.host}:${port}` : `port ${port}`;
     throw new RunError(`cannot listen on ${where}: ${reason}`);
   }
-  logger.info({ url, config: config.file, version }, `Junction ${version} serving ${url}`);
+  if (worker) workerListening(url);
+  else logger.info({ url, config: config.file, version }, `Junction ${version} serving ${url}`);
   phase = 'serving';
   if (pendingSignal) drain(pendingSignal);
   return exited;
+}
+
+/**
+ * `serve --workers N`, in the primary process: the config and the schema are checked here (exit
+ * 2 as without workers, and for a store the workers cannot share), then src/workers.ts forks
+ * the workers, each of which runs `serve` as above.
+ */
+async function servePrimary(configPath: string | undefined, count: number): Promise<number> {
+  const config = await loadConfig(configPath, import('./logger.ts'), import('./secrets.ts'), import('./workers.ts'));
+  const [{ Secrets }, { createLogger }, workers] = await Promise.all([import('./secrets.ts'), import('./logger.ts'), import('./workers.ts')]);
+  const problems = workers.sharedStoreProblems(config, count);
+  if (problems.length > 0) throw new ConfigError(problems);
+  await composedSchema(config);
+  const logger = createLogger(config.server.logLevel, Secrets.fromConfig(config));
+  for (const warning of productionWarnings(config)) logger.warn(warning);
+  return workers.superviseWorkers({
+    count,
+    logger,
+    serving: (url) => logger.info({ url, config: config.file, version, workers: count }, `Junction ${version} serving ${url} with ${count} workers`),
+  });
+}
+
+function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return 1;
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || count < 1 || count > 256) throw new UsageError(`--workers: expected a number of processes (1-256), got ${JSON.stringify(value)}`);
+  return count;
 }
 
 const LISTEN_ERRORS: Record<string, string> = {
@@ -291,28 +332,40 @@ function parsePort(value: string | undefined, where: string): number | undefined
   return port;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`junction: invalid configuration\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
-    } else if (error instanceof SchemaError) {
-      process.stderr.write(`junction: invalid schema\n${error.problems.map((p) => `  ${formatSchemaProblem(p)}`).join('\n')}\n`);
-    } else if (error instanceof UsageError) {
-      process.stderr.write(`junction: ${error.message}\n\n${USAGE}\n`);
-    } else if (error instanceof InvalidError) {
-      process.stderr.write(`junction: ${error.message}\n`);
-    } else if (error instanceof RunError) {
-      process.stderr.write(`junction: ${error.message}\n`);
-      process.exitCode = 1;
-      return;
-    } else {
-      process.stderr.write(`junction: ${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    process.exitCode = EXIT_INVALID;
-  },
-);
+main(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`junction: invalid configuration\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
+      } else if (error instanceof SchemaError) {
+        process.stderr.write(`junction: invalid schema\n${error.problems.map((p) => `  ${formatSchemaProblem(p)}`).join('\n')}\n`);
+      } else if (error instanceof UsageError) {
+        process.stderr.write(`junction: ${error.message}\n\n${USAGE}\n`);
+      } else if (error instanceof InvalidError) {
+        process.stderr.write(`junction: ${error.message}\n`);
+      } else if (error instanceof RunError) {
+        process.stderr.write(`junction: ${error.message}\n`);
+        process.exitCode = 1;
+        return;
+      } else {
+        process.stderr.write(`junction: ${(error as Error).stack ?? String(error)}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.exitCode = EXIT_INVALID;
+    },
+  )
+  .finally(leaveCluster);
+
+/**
+ * A `serve --workers` worker that is done (its hub stopped, or it could not start) closes its
+ * channel to the primary, which would keep it alive; it then exits with its own exit code.
+ */
+async function leaveCluster(): Promise<void> {
+  if (!process.connected) return; // no channel: not a worker (nor a child started with IPC)
+  const { default: cluster } = await import('node:cluster');
+  cluster.worker?.disconnect();
+}

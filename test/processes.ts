@@ -25,9 +25,12 @@ export class HubProcesses {
     return dir;
   }
 
-  /** `node bin/junction.mjs serve --port 0` in `cwd`; resolves once its "serving" line names its URL. */
-  serve(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/junction.mjs'), 'serve', '--port', '0'], {
+  /**
+   * `node bin/junction.mjs serve --port 0 [args]` in `cwd`; resolves once its "serving" line
+   * names its URL.
+   */
+  serve(cwd: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Served> {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/junction.mjs'), 'serve', '--port', '0', ...args], {
       cwd,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
