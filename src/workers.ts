@@ -84,8 +84,8 @@ export interface SuperviseOptions {
 /**
  * The primary: forks `count` workers and supervises them until SIGTERM/SIGINT, then has each
  * drain (SIGTERM) and resolves with 0 when all exited 0, else 1. A worker that dies after it
- * listened is replaced; one that dies before it ever listened (bad start-up: a port in use, an
- * unreachable required store) stops them all with 1, instead of a restart loop.
+ * listened is replaced; one that dies before it ever listened (a start-up that fails as a single
+ * hub's would, e.g. a port in use) stops them all with 1, instead of a restart loop.
  */
 export function superviseWorkers({ count, logger, serving }: SuperviseOptions): Promise<number> {
   const aggregator = new AggregatorRegistry();
